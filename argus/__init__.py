@@ -1,0 +1,1 @@
+"""Argus: wiring (config, CLI, app assembly)."""
