@@ -1,0 +1,218 @@
+"""Typed settings: defaults, then a TOML file, then `ARGUS_*` environment variables, then
+command-line flags. Every source is validated against the same schema, and the first bad
+key or value stops start-up with a `ConfigError` naming it.
+
+A key `section.name` in TOML is `ARGUS_SECTION_NAME` in the environment; top-level keys
+are `ARGUS_NAME` (e.g. `data_dir` is `ARGUS_DATA_DIR`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "ARGUS_"
+# Variables read by the test suite and tools, not by the server.
+_ENV_IGNORED_PREFIXES = ("ARGUS_TEST_",)
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or invalid; the message names the key and its source."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> HostPort:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+            raise ValueError(f"expected HOST:PORT, got {text!r}")
+        return cls(host.strip("[]"), int(port_text))
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    otlp_http: HostPort = HostPort("127.0.0.1", 4318)
+    otlp_grpc: HostPort = HostPort("127.0.0.1", 4317)
+    api: HostPort = HostPort("127.0.0.1", 8080)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    # Limits on one OTLP request body, as received and after gzip decompression.
+    max_request_bytes: int = 16 * 1024 * 1024
+    max_decompressed_bytes: int = 64 * 1024 * 1024
+    # Write-ahead log segment size; acknowledged data lives here until it is indexed.
+    wal_segment_bytes: int = 64 * 1024 * 1024
+    # How much WAL data the indexer turns into one store write.
+    index_batch_bytes: int = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySettings:
+    max_series: int = 10_000
+    max_points: int = 1_000_000
+    max_range_days: int = 31
+    max_limit: int = 1_000
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("./argus-data")
+    server: ServerSettings = field(default_factory=ServerSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    query: QuerySettings = field(default_factory=QuerySettings)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from the file, the environment and `overrides` (dotted keys such as
+    "server.api", already typed or as strings), in rising order of precedence."""
+    values: dict[str, tuple[Any, str]] = {}
+    if config_file is not None:
+        values.update(_from_toml(config_file))
+    values.update(_from_env(os.environ if environ is None else environ))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = (value, "command line")
+    return _build(Settings, values, prefix="")
+
+
+def _from_toml(path: Path) -> dict[str, tuple[Any, str]]:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    source = f"config file {path}"
+    return {key: (value, source) for key, value in _flatten(document, "").items()}
+
+
+def _flatten(table: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and _is_section(dotted):
+            flat.update(_flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _is_section(dotted: str) -> bool:
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    head = dotted.split(".", 1)[0]
+    return head in fields and _is_table(_field_type(Settings, head))
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    known = {key.replace(".", "_").upper(): key for key in _all_keys(Settings, "")}
+    found: dict[str, tuple[Any, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name.startswith(_ENV_IGNORED_PREFIXES):
+            continue
+        key = known.get(name[len(ENV_PREFIX) :])
+        if key is None:
+            raise ConfigError(f"unknown setting in environment variable {name}")
+        found[key] = (value, f"environment variable {name}")
+    return found
+
+
+def _all_keys(cls: type, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for f in dataclasses.fields(cls):
+        kind = _field_type(cls, f.name)
+        if _is_table(kind):
+            keys.extend(_all_keys(typing.cast(type, kind), f"{prefix}{f.name}."))
+        else:
+            keys.append(f"{prefix}{f.name}")
+    return keys
+
+
+def _is_table(kind: Any) -> bool:
+    """Settings sections are dataclasses; HostPort is a dataclass too but a single value."""
+    return dataclasses.is_dataclass(kind) and kind is not HostPort
+
+
+def _field_type(cls: type, name: str) -> Any:
+    return typing.get_type_hints(cls)[name]
+
+
+def _build(cls: type, values: dict[str, tuple[Any, str]], prefix: str) -> Any:
+    own = {key: item for key, item in values.items() if key.startswith(prefix)}
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, (_, source) in own.items():
+        if key[len(prefix) :].split(".", 1)[0] not in names:
+            raise ConfigError(f"unknown setting {key!r} in {source}")
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        kind = _field_type(cls, f.name)
+        if _is_table(kind):
+            if key in own:
+                raise ConfigError(f"setting {key!r} in {own[key][1]} must be a table")
+            kwargs[f.name] = _build(typing.cast(type, kind), values, f"{key}.")
+        elif key in own:
+            raw, source = own[key]
+            kwargs[f.name] = _coerce(kind, raw, key, source)
+    return cls(**kwargs)
+
+
+def _coerce(kind: Any, raw: Any, key: str, source: str) -> Any:
+    try:
+        return _convert(kind, raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid value {raw!r} for setting {key!r} in {source}: {exc}") from None
+
+
+def _convert(kind: Any, raw: Any) -> Any:
+    if isinstance(raw, kind if isinstance(kind, type) else ()) and kind is not bool:
+        return raw
+    if kind is bool:
+        return _to_bool(raw)
+    if kind is int:
+        if isinstance(raw, bool):
+            raise TypeError("expected an integer")
+        value = int(raw)
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+    if kind is float:
+        return float(raw)
+    if kind is str:
+        return str(raw)
+    if kind is Path:
+        return Path(str(raw))
+    if kind is HostPort:
+        return HostPort.parse(str(raw))
+    raise TypeError(f"unsupported setting type {kind}")
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")

@@ -1,0 +1,111 @@
+"""Everything a running Argus owns, opened in order and closed in reverse:
+stores -> write-ahead logs -> indexers -> ingest; query service over the stores."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .collector.indexer import Indexer
+from .collector.ingest import Ingest, record_converter
+from .collector.wal import WriteAheadLog
+from .config import Settings
+from .proto.otlp import Signal
+from .query.service import QueryLimits, QueryService
+from .storage.registry import Stores, open_embedded
+
+log = logging.getLogger("argus")
+
+# How long a graceful shutdown waits for indexers to index what the log holds.
+_DRAIN_SECONDS = 10.0
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    stores: Stores
+    wals: dict[Signal, WriteAheadLog]
+    indexers: dict[Signal, Indexer]
+    ingest: Ingest
+    query: QueryService
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    ready: bool = False
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Runtime:
+        data_dir = settings.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        stores = await open_embedded(data_dir)
+        wals: dict[Signal, WriteAheadLog] = {}
+        indexers: dict[Signal, Indexer] = {}
+        for signal in Signal:
+            directory = data_dir / "wal" / signal.value
+            wal = await asyncio.to_thread(
+                WriteAheadLog.open, directory, settings.ingest.wal_segment_bytes
+            )
+            wals[signal] = wal
+            indexers[signal] = Indexer(
+                name=f"{signal.value} indexer",
+                wal=wal,
+                convert=record_converter(signal),
+                sink=_sink_for(stores, signal),
+                batch_bytes=settings.ingest.index_batch_bytes,
+                state_dir=directory,
+            )
+        q = settings.query
+        limits = QueryLimits(
+            max_series=q.max_series,
+            max_points=q.max_points,
+            max_range_days=q.max_range_days,
+            max_limit=q.max_limit,
+            timeout_seconds=q.timeout_seconds,
+        )
+        return cls(
+            settings=settings,
+            stores=stores,
+            wals=wals,
+            indexers=indexers,
+            ingest=Ingest(wals),
+            query=QueryService(stores, limits),
+        )
+
+    def start(self) -> None:
+        for indexer in self.indexers.values():
+            self.tasks.append(asyncio.create_task(indexer.run(), name=indexer.name))
+        self.ready = True
+
+    async def close(self) -> None:
+        """Give indexers a bounded time to catch up, then stop and close everything.
+        Nothing acknowledged is lost either way: what is not indexed stays in the log."""
+        self.ready = False
+        await self._drain()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for wal in self.wals.values():
+            wal.close()
+        await self.stores.close()
+
+    async def _drain(self) -> None:
+        pending = [
+            indexer.caught_up.wait()
+            for indexer in self.indexers.values()
+            if indexer.lag()
+        ]
+        if not pending:
+            return
+        try:
+            await asyncio.wait_for(asyncio.gather(*pending), _DRAIN_SECONDS)
+        except TimeoutError:
+            log.warning("shutdown: indexing not finished; the rest resumes at next start")
+
+
+def _sink_for(stores: Stores, signal: Signal) -> Callable[[str, Sequence[Any], str], Awaitable[None]]:
+    if signal is Signal.TRACES:
+        return stores.traces.write_spans
+    if signal is Signal.METRICS:
+        return stores.metrics.write_points
+    return stores.logs.write_logs

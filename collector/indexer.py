@@ -1,0 +1,178 @@
+"""Moves acknowledged records from the write-ahead log into a store, exactly once.
+
+The indexer keeps a checkpoint file beside the log: the position up to which everything
+is in the store, and, while a store write is in flight, where that batch ends. The batch
+id given to the store is derived from the batch's start position, so after a crash the
+same batch is rebuilt from the same records with the same id, and the store (idempotent
+per batch id) applies it at most once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..storage.errors import PermanentStoreError
+from .wal import WalPosition, WalRecord, WriteAheadLog
+
+log = logging.getLogger("argus.indexer")
+
+# Converts one WAL record (tenant, encoding, body) into model items; must not raise for a
+# record the receiver accepted, but if it does the record goes to the dead-letter file.
+Convert = Callable[[WalRecord], Sequence[Any]]
+Sink = Callable[[str, Sequence[Any], str], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    applied: WalPosition
+    pending_end: WalPosition | None = None
+
+
+class CheckpointFile:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def load(self, default: WalPosition) -> Checkpoint:
+        try:
+            data = json.loads(self._path.read_text())
+        except FileNotFoundError:
+            return Checkpoint(default)
+        pending = data.get("pending_end")
+        return Checkpoint(
+            WalPosition.parse(data["applied"]),
+            WalPosition.parse(pending) if pending else None,
+        )
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Atomically replace the checkpoint (write, fsync, rename)."""
+        pending = checkpoint.pending_end
+        text = json.dumps(
+            {"applied": str(checkpoint.applied), "pending_end": str(pending) if pending else None}
+        )
+        tmp = self._path.with_suffix(".tmp")
+        with open(tmp, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, self._path)
+
+
+@dataclass(slots=True)
+class IndexerStats:
+    batches: int = 0
+    items: int = 0
+    dead_letters: int = 0
+    store_failures: int = 0
+
+
+class Indexer:
+    """One per signal: WAL -> convert (in a worker thread) -> store, in order."""
+
+    def __init__(
+        self,
+        name: str,
+        wal: WriteAheadLog,
+        convert: Convert,
+        sink: Sink,
+        batch_bytes: int,
+        state_dir: Path,
+    ) -> None:
+        self.name = name
+        self._wal = wal
+        self._convert = convert
+        self._sink = sink
+        self._batch_bytes = batch_bytes
+        self._checkpoints = CheckpointFile(state_dir / "checkpoint.json")
+        self._dead_letters = state_dir / "dead-letter.log"
+        self.stats = IndexerStats()
+        self._applied = WalPosition(0, 0)
+        self.caught_up = asyncio.Event()
+
+    @property
+    def applied(self) -> WalPosition:
+        return self._applied
+
+    def lag(self) -> bool:
+        return self._applied < self._wal.durable_end
+
+    async def run(self) -> None:
+        """Index until cancelled. Store failures are retried with backoff forever: the
+        data is safe in the log meanwhile."""
+        checkpoint = self._checkpoints.load(self._wal.first_position)
+        self._applied = max(checkpoint.applied, self._wal.first_position)
+        if checkpoint.pending_end is not None:
+            await self._index(checkpoint.pending_end)
+        while True:
+            self._wal.appended.clear()
+            if not await self._index(None):
+                self.caught_up.set()
+                await self._wal.appended.wait()
+                self.caught_up.clear()
+
+    async def _index(self, end: WalPosition | None) -> bool:
+        """Index one batch (exactly up to `end` when given); False when there was none."""
+        records = await asyncio.to_thread(self._wal.read, self._applied, self._batch_bytes, end)
+        if not records:
+            return False
+        batch_end = records[-1].next_position
+        await asyncio.to_thread(self._checkpoints.save, Checkpoint(self._applied, batch_end))
+        by_tenant = await asyncio.to_thread(self._convert_all, records)
+        for tenant, items in by_tenant.items():
+            try:
+                await self._write_with_retry(tenant, items, f"{self._applied}/{tenant}")
+            except PermanentStoreError as exc:
+                for record in records:
+                    if record.tenant == tenant:
+                        await asyncio.to_thread(self._dead_letter, record, exc)
+        self._applied = batch_end
+        await asyncio.to_thread(self._finish_batch, batch_end)
+        self.stats.batches += 1
+        return True
+
+    def _finish_batch(self, batch_end: WalPosition) -> None:
+        self._checkpoints.save(Checkpoint(batch_end))
+        self._wal.truncate_before(batch_end)
+
+    def _convert_all(self, records: list[WalRecord]) -> dict[str, list[Any]]:
+        by_tenant: dict[str, list[Any]] = {}
+        for record in records:
+            try:
+                items = self._convert(record)
+            except Exception as exc:  # a conversion bug must not lose the record
+                self._dead_letter(record, exc)
+                continue
+            by_tenant.setdefault(record.tenant, []).extend(items)
+        return by_tenant
+
+    def _dead_letter(self, record: WalRecord, exc: Exception) -> None:
+        self.stats.dead_letters += 1
+        log.error("%s: cannot convert WAL record %s: %r", self.name, record.position, exc)
+        with open(self._dead_letters, "ab") as file:
+            header = json.dumps(
+                {"position": str(record.position), "tenant": record.tenant,
+                 "encoding": record.encoding, "error": repr(exc), "size": len(record.body)}
+            )
+            file.write(header.encode() + b"\n" + record.body + b"\n")
+
+    async def _write_with_retry(self, tenant: str, items: list[Any], batch_id: str) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._sink(tenant, items, batch_id)
+                self.stats.items += len(items)
+                return
+            except PermanentStoreError:
+                raise
+            except Exception as exc:  # retried: the store may be down or full for a while
+                self.stats.store_failures += 1
+                log.warning("%s: store write failed (%r); retrying in %.1fs", self.name, exc, delay)
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 10.0)

@@ -1,0 +1,264 @@
+"""Write-ahead log: where acknowledged telemetry is durable before it is indexed.
+
+A receiver answers 200 only after `append` returns, and `append` returns only after the
+record is fsync'ed. Concurrent appends share one write and one fsync (group commit), so
+the cost of durability is paid per flush, not per request.
+
+On disk: a directory of segment files named by sequence number (`00000001.wal`, ...).
+Each record is framed as
+
+    u32 payload length | u32 crc32(payload) | payload
+    payload = u8 encoding | u8 tenant length | tenant (utf-8) | request body
+
+A crash can leave a torn record at the end of the newest segment; `open` cuts it off. It
+was never acknowledged, because its fsync had not returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+_HEADER = struct.Struct("<II")
+_SUFFIX = ".wal"
+
+
+class WalError(OSError):
+    """The log could not be written or read; appends that raise were not acknowledged."""
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class WalPosition:
+    segment: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.segment}:{self.offset}"
+
+    @classmethod
+    def parse(cls, text: str) -> WalPosition:
+        segment, _, offset = text.partition(":")
+        return cls(int(segment), int(offset))
+
+
+@dataclass(frozen=True, slots=True)
+class WalRecord:
+    position: WalPosition
+    next_position: WalPosition
+    tenant: str
+    encoding: int
+    body: bytes
+
+
+def encode_record(tenant: str, encoding: int, body: bytes) -> bytes:
+    tenant_bytes = tenant.encode()
+    if len(tenant_bytes) > 255:
+        raise ValueError("tenant id longer than 255 bytes")
+    payload = bytes((encoding, len(tenant_bytes))) + tenant_bytes + body
+    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+class WriteAheadLog:
+    """An append-only, segmented, fsync'ed log. Safe for one writer task and any number of
+    reader threads; readers only ever see records whose fsync has completed."""
+
+    def __init__(self, directory: Path, segment_bytes: int) -> None:
+        self._dir = directory
+        self._segment_bytes = segment_bytes
+        self._fd = -1
+        self._segment = 0
+        self._durable = WalPosition(1, 0)
+        self._pending: list[tuple[bytes, asyncio.Future[WalPosition]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.appended = asyncio.Event()
+
+    @classmethod
+    def open(cls, directory: Path, segment_bytes: int) -> WriteAheadLog:
+        """Open (creating if needed) and recover: the newest segment is cut back to its
+        last complete record. Blocking; call before serving."""
+        wal = cls(directory, segment_bytes)
+        directory.mkdir(parents=True, exist_ok=True)
+        segments = wal.segments()
+        segment = segments[-1] if segments else 1
+        end = _valid_length(wal._path(segment))
+        wal._open_segment(segment, truncate_to=end)
+        wal._durable = WalPosition(segment, end)
+        return wal
+
+    @property
+    def durable_end(self) -> WalPosition:
+        return self._durable
+
+    @property
+    def first_position(self) -> WalPosition:
+        segments = self.segments()
+        return WalPosition(segments[0] if segments else self._segment, 0)
+
+    def segments(self) -> list[int]:
+        return sorted(int(p.stem) for p in self._dir.glob(f"*{_SUFFIX}") if p.stem.isdigit())
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self._dir.glob(f"*{_SUFFIX}"))
+
+    async def append(self, tenant: str, encoding: int, body: bytes) -> WalPosition:
+        """Append one record; returns its position once it is on disk (fsync'ed)."""
+        future: asyncio.Future[WalPosition] = asyncio.get_running_loop().create_future()
+        self._pending.append((encode_record(tenant, encoding, body), future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_pending())
+        return await future
+
+    async def _flush_pending(self) -> None:
+        # Appends that arrive while a flush runs wait for the next one: group commit.
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                positions = await asyncio.to_thread(self._write, [frame for frame, _ in batch])
+            except OSError as exc:
+                error = WalError(exc.errno, f"write-ahead log write failed: {exc}")
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), position in zip(batch, positions):
+                if not future.done():
+                    future.set_result(position)
+            self.appended.set()
+
+    def _write(self, frames: list[bytes]) -> list[WalPosition]:
+        start = self._durable
+        if start.offset >= self._segment_bytes:
+            self._rotate()
+            start = self._durable
+        positions: list[WalPosition] = []
+        offset = start.offset
+        for frame in frames:
+            positions.append(WalPosition(self._segment, offset))
+            offset += len(frame)
+        try:
+            _write_all(self._fd, b"".join(frames))
+            os.fdatasync(self._fd)
+        except OSError:
+            os.ftruncate(self._fd, start.offset)  # drop a partial write; it was never acked
+            os.lseek(self._fd, start.offset, os.SEEK_SET)
+            raise
+        self._durable = WalPosition(self._segment, offset)
+        return positions
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        self._open_segment(self._segment + 1, truncate_to=0)
+        self._durable = WalPosition(self._segment, 0)
+        _fsync_dir(self._dir)
+
+    def _open_segment(self, segment: int, truncate_to: int) -> None:
+        self._fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT, 0o644)
+        os.ftruncate(self._fd, truncate_to)
+        os.lseek(self._fd, truncate_to, os.SEEK_SET)
+        self._segment = segment
+
+    def _path(self, segment: int) -> Path:
+        return self._dir / f"{segment:08d}{_SUFFIX}"
+
+    def read(
+        self, start: WalPosition, max_bytes: int, end: WalPosition | None = None
+    ) -> list[WalRecord]:
+        """Records from `start` up to about `max_bytes` (at least one if any), never past
+        `end` nor past the durable end. Blocking: call from a thread."""
+        limit = min(end, self._durable) if end is not None else self._durable
+        records: list[WalRecord] = []
+        size = 0
+        for segment in self.segments():
+            if segment < start.segment or segment > limit.segment:
+                continue
+            offset = start.offset if segment == start.segment else 0
+            stop = limit.offset if segment == limit.segment else None
+            for record in self._read_segment(segment, offset, stop, max_bytes - size):
+                records.append(record)
+                size += len(record.body)
+            if size >= max_bytes:
+                break
+        return records
+
+    def _read_segment(
+        self, segment: int, offset: int, stop: int | None, max_bytes: int
+    ) -> list[WalRecord]:
+        """Complete records from `offset`, reading only as much of the file as needed."""
+        chunk = max(max_bytes, 1 << 20)
+        with open(self._path(segment), "rb") as file:
+            file.seek(offset)
+            data = file.read(chunk if stop is None else min(chunk, stop - offset))
+            records = list(_parse_records(segment, data, 0, base=offset))
+            if records or not data:
+                return records
+            # The first record is larger than the chunk: read exactly that record.
+            length = _HEADER.unpack_from(data, 0)[0] if len(data) >= _HEADER.size else 0
+            file.seek(offset)
+            data = file.read(_HEADER.size + length)
+            return list(_parse_records(segment, data, 0, base=offset))[:1]
+
+    def truncate_before(self, position: WalPosition) -> None:
+        """Delete whole segments that lie entirely before `position` (already indexed)."""
+        for segment in self.segments():
+            if segment < position.segment and segment != self._segment:
+                self._path(segment).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _parse_records(
+    segment: int, data: bytes, offset: int, base: int = 0
+) -> Iterator[WalRecord]:
+    """Complete records in `data` from `offset`; `base` is data's offset in the segment."""
+    view = memoryview(data)
+    while offset + _HEADER.size <= len(data):
+        length, crc = _HEADER.unpack_from(data, offset)
+        body_start = offset + _HEADER.size
+        payload = view[body_start : body_start + length]
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            return
+        tenant_length = payload[1]
+        next_offset = body_start + length
+        yield WalRecord(
+            position=WalPosition(segment, base + offset),
+            next_position=WalPosition(segment, base + next_offset),
+            tenant=bytes(payload[2 : 2 + tenant_length]).decode(),
+            encoding=payload[0],
+            body=bytes(payload[2 + tenant_length :]),
+        )
+        offset = next_offset
+
+
+def _valid_length(path: Path) -> int:
+    """Length of the longest prefix of complete, checksummed records."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    end = 0
+    for record in _parse_records(0, data, 0):
+        end = record.next_position.offset
+    return end
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

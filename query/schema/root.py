@@ -1,0 +1,42 @@
+"""The GraphQL schema: one root Query type over the per-signal resolvers."""
+
+from __future__ import annotations
+
+import strawberry
+
+from . import logs as log_schema
+from . import metrics as metric_schema
+from . import traces as trace_schema
+
+
+@strawberry.type
+class Query:
+    services: list[trace_schema.Service] = strawberry.field(
+        resolver=trace_schema.resolve_services,
+        description="Services that sent spans, each with its operations (span names).",
+    )
+    trace: trace_schema.Trace | None = strawberry.field(
+        resolver=trace_schema.resolve_trace, description="Every span of a trace; null if unknown."
+    )
+    traces: list[trace_schema.TraceSummary] = strawberry.field(
+        resolver=trace_schema.resolve_traces, description="Trace search, newest first."
+    )
+    logs: log_schema.LogConnection = strawberry.field(
+        resolver=log_schema.resolve_logs, description="Log search, newest first, paginated."
+    )
+    metric_names: list[metric_schema.MetricInfo] = strawberry.field(
+        resolver=metric_schema.resolve_metric_names
+    )
+    label_names: list[str] = strawberry.field(resolver=metric_schema.resolve_label_names)
+    label_values: list[str] = strawberry.field(resolver=metric_schema.resolve_label_values)
+    metric_series: list[metric_schema.Series] = strawberry.field(
+        resolver=metric_schema.resolve_metric_series,
+        description="Aggregated series over time (sum/avg/min/max/count, rate, quantile).",
+    )
+    metric_points: list[metric_schema.MetricPoint] = strawberry.field(
+        resolver=metric_schema.resolve_metric_points,
+        description="Stored points of a metric with every field, oldest first.",
+    )
+
+
+schema = strawberry.Schema(query=Query)

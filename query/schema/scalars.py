@@ -1,0 +1,67 @@
+"""GraphQL scalars for values GraphQL's own types cannot carry."""
+
+from __future__ import annotations
+
+from typing import Any, NewType
+
+import orjson
+import strawberry
+from strawberry.scalars import JSON
+
+from ...storage.attributes import encode_value
+from ..timeparse import TimeFormatError, parse_duration, parse_time
+
+
+def _parse_int64(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError("expected a 64-bit integer as a number or a decimal string")
+    return int(value)
+
+
+# 64-bit integers (nanosecond timestamps, counts) are sent as decimal strings, as OTLP/JSON
+# does, because GraphQL's Int is 32 bits and JSON numbers lose precision above 2^53.
+Int64 = strawberry.scalar(
+    NewType("Int64", int),
+    serialize=str,
+    parse_value=_parse_int64,
+    description="A 64-bit integer, serialized as a decimal string.",
+)
+
+
+def _parse_time(value: Any) -> int:
+    try:
+        return parse_time(value)
+    except TimeFormatError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _parse_duration(value: Any) -> int:
+    try:
+        return parse_duration(value)
+    except TimeFormatError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Time = strawberry.scalar(
+    NewType("Time", int),
+    serialize=str,
+    parse_value=_parse_time,
+    description="A point in time: RFC 3339, Unix nanoseconds, or relative (now, now-1h, -15m)."
+    " Serialized as Unix nanoseconds in a decimal string.",
+)
+
+Duration = strawberry.scalar(
+    NewType("Duration", int),
+    serialize=str,
+    parse_value=_parse_duration,
+    description="A duration: 250ms, 1.5s, 1h30m, or nanoseconds."
+    " Serialized as nanoseconds in a decimal string.",
+)
+
+
+def to_json(value: Any) -> JSON:
+    """An attribute map or AnyValue as plain JSON; bytes become {"$bytes": base64}."""
+    return orjson.loads(encode_value(value))  # type: ignore[no-any-return]
+
+
+__all__ = ["JSON", "Duration", "Int64", "Time", "to_json"]

@@ -1,0 +1,36 @@
+"""Which backend serves each signal. Issue 2 has one choice per signal: the embedded
+stores under the data dir; external backends register here as they land."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .logs import LogStore
+from .metrics import MetricStore
+from .traces import TraceStore
+
+
+@dataclass(slots=True)
+class Stores:
+    traces: TraceStore
+    metrics: MetricStore
+    logs: LogStore
+
+    async def close(self) -> None:
+        for store in (self.traces, self.metrics, self.logs):
+            await store.close()
+
+
+async def open_embedded(data_dir: Path) -> Stores:
+    """Open (creating if needed) the embedded stores under `data_dir/store`."""
+    from .backends.duckdb_metrics import DuckDBMetricStore
+    from .backends.sqlite_logs import SqliteLogStore
+    from .backends.sqlite_traces import SqliteTraceStore
+
+    directory = data_dir / "store"
+    directory.mkdir(parents=True, exist_ok=True)
+    traces = await SqliteTraceStore.open(directory / "traces.db")
+    metrics = await DuckDBMetricStore.open(directory / "metrics.duckdb")
+    logs = await SqliteLogStore.open(directory / "logs.db")
+    return Stores(traces=traces, metrics=metrics, logs=logs)
