@@ -1,0 +1,73 @@
+"""A 200 means durable: `kill -9` right after the answer loses nothing."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+
+import httpx
+
+from tests.e2e.test_http_receiver import PROTOBUF, _trace_request
+from tests.harness import ArgusProcess, eventually
+
+
+def _found(server: ArgusProcess, service: str) -> set[str]:
+    query = "query($s: String!) { traces(filter: {service: $s}, limit: 1000) { traceId } }"
+    return {item["traceId"] for item in server.graphql(query, {"s": service})["traces"]}
+
+
+def test_kill_9_right_after_200_loses_nothing(fresh_argus: ArgusProcess) -> None:
+    server = fresh_argus.start()
+    service = f"durable-{uuid.uuid4().hex[:6]}"
+    acknowledged: set[str] = set()
+    with httpx.Client() as client:
+        for _ in range(30):
+            trace_id = uuid.uuid4().bytes
+            response = client.post(
+                f"{server.otlp_url}/v1/traces", content=_trace_request(service, [trace_id]), headers=PROTOBUF
+            )
+            assert response.status_code == 200
+            acknowledged.add(trace_id.hex())
+    server.kill9()
+    server.start()
+    assert eventually(lambda: _found(server, service) >= acknowledged and True)
+    assert _found(server, service) == acknowledged
+
+
+def test_kill_9_while_sending_keeps_every_acknowledged_record(fresh_argus: ArgusProcess) -> None:
+    service = f"durable-loop-{uuid.uuid4().hex[:6]}"
+    acknowledged: set[str] = set()
+    rng = random.Random(7)
+    for _ in range(3):
+        server = fresh_argus.start()
+        stop = threading.Event()
+
+        def send() -> None:
+            with httpx.Client() as client:
+                while not stop.is_set():
+                    trace_id = uuid.uuid4().bytes
+                    try:
+                        response = client.post(
+                            f"{server.otlp_url}/v1/traces",
+                            content=_trace_request(service, [trace_id]),
+                            headers=PROTOBUF,
+                            timeout=5,
+                        )
+                    except httpx.HTTPError:
+                        return  # the server died mid-request: not acknowledged
+                    if response.status_code == 200:
+                        acknowledged.add(trace_id.hex())
+
+        senders = [threading.Thread(target=send) for _ in range(4)]
+        for thread in senders:
+            thread.start()
+        stop.wait(rng.uniform(0.3, 1.2))
+        server.kill9()
+        stop.set()
+        for thread in senders:
+            thread.join(10)
+    server = fresh_argus.start()
+    assert len(acknowledged) > 20
+    eventually(lambda: _found(server, service) >= acknowledged, timeout=30)
+    assert _found(server, service) == acknowledged
