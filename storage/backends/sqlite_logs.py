@@ -1,0 +1,242 @@
+"""The embedded log store: log records in one SQLite file.
+
+Records go into a rowid table in arrival order, indexed by (tenant, ts) — time-first, so
+inserts append — and by (tenant, trace_id, ts) for records that carry a trace id (a
+partial index: most logs have none, and only those that do pay for the random key).
+
+The body is kept once, as text: a str body as is (body_kind 1), any other AnyValue as its
+lossless JSON (body_kind 2), None as NULL (body_kind 0). That text is also what `contains`
+searches, with a linear scan over the time range. FTS5 was measured and not adopted: see
+bench/store_sqlite.py --fts5.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import sqlite3
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Self
+
+from ..attributes import decode_attributes, decode_value, encode_value
+from ..errors import QueryError
+from ..logs import LogPage, LogQuery
+from ..model import AnyValue, LogRecord
+from .sqlite_common import (
+    RESOURCE_COLUMNS,
+    RESOURCE_TABLES,
+    SCOPE_COLUMNS,
+    Migration,
+    Params,
+    ResourceRefs,
+    Row,
+    SqliteDatabase,
+    attribute_filter_sql,
+    batch_table_sql,
+    claim_batch,
+    decode_resource,
+    decode_scope,
+    encode_attributes,
+    resource_interner,
+    scope_interner,
+)
+
+MAX_LIMIT = 10_000
+_BATCHES = "log_batches"
+_BODY_NONE, _BODY_STR, _BODY_JSON = 0, 1, 2
+
+_MIGRATIONS: tuple[Migration, ...] = (
+    RESOURCE_TABLES
+    + (
+        (
+            "CREATE TABLE logs (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, ts INTEGER NOT NULL,"
+            " time_unix_nano INTEGER NOT NULL, observed_time_unix_nano INTEGER NOT NULL,"
+            " severity_number INTEGER NOT NULL, severity_text TEXT NOT NULL,"
+            " body_kind INTEGER NOT NULL, body_text TEXT, attributes TEXT,"
+            " dropped_attributes_count INTEGER NOT NULL, flags INTEGER NOT NULL, trace_id TEXT,"
+            " span_id TEXT, event_name TEXT NOT NULL, service TEXT NOT NULL,"
+            " resource_id INTEGER NOT NULL, scope_id INTEGER NOT NULL)"
+        ),
+        "CREATE INDEX logs_by_time ON logs (tenant, ts)",
+        "CREATE INDEX logs_by_trace ON logs (tenant, trace_id, ts) WHERE trace_id IS NOT NULL",
+        batch_table_sql(_BATCHES),
+    ),
+)
+
+_INSERT = (
+    "INSERT INTO logs (tenant, ts, time_unix_nano, observed_time_unix_nano, severity_number,"
+    " severity_text, body_kind, body_text, attributes, dropped_attributes_count, flags,"
+    " trace_id, span_id, event_name, service, resource_id, scope_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_COLUMNS = (
+    "l.id, l.ts, l.time_unix_nano, l.observed_time_unix_nano, l.severity_number,"
+    " l.severity_text, l.body_kind, l.body_text, l.attributes, l.dropped_attributes_count,"
+    f" l.flags, l.trace_id, l.span_id, l.event_name, {RESOURCE_COLUMNS}, {SCOPE_COLUMNS}"
+)
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+def _encode_body(body: AnyValue) -> tuple[int, str | None]:
+    if body is None:
+        return _BODY_NONE, None
+    if isinstance(body, str):
+        return _BODY_STR, body
+    return _BODY_JSON, encode_value(body).decode()
+
+
+def _decode_body(kind: int, text: str | None) -> AnyValue:
+    if kind == _BODY_STR:
+        return text
+    if kind == _BODY_JSON:
+        value: AnyValue = decode_value(text)
+        return value
+    return None
+
+
+def _log_row(tenant: str, record: LogRecord, refs: ResourceRefs) -> Row:
+    body_kind, body_text = _encode_body(record.body)
+    return (
+        tenant, record.timestamp, record.time_unix_nano, record.observed_time_unix_nano,
+        record.severity_number, record.severity_text, body_kind, body_text,
+        encode_attributes(record.attributes), record.dropped_attributes_count, record.flags,
+        record.trace_id or None, record.span_id or None, record.event_name,
+        record.service_name, refs.resource(record.resource), refs.scope(record.scope),
+    )  # fmt: skip
+
+
+def _record_from_row(row: Row) -> LogRecord:
+    (_, _, time, observed, severity, severity_text, body_kind, body_text, attributes,
+     dropped, flags, trace_id, span_id, event_name) = row[:14]  # fmt: skip
+    return LogRecord(
+        time_unix_nano=time, observed_time_unix_nano=observed,
+        resource=decode_resource(row[14:17]), scope=decode_scope(row[17:22]),
+        severity_number=severity, severity_text=severity_text,
+        body=_decode_body(body_kind, body_text), attributes=decode_attributes(attributes),
+        dropped_attributes_count=dropped, flags=flags, trace_id=trace_id or "",
+        span_id=span_id or "", event_name=event_name,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- cursor
+
+
+def encode_cursor(ts: int, row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"1:{ts}:{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, ts, row_id = raw.split(":")
+        if version != "1":
+            raise ValueError(version)
+        return int(ts), int(row_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise QueryError(f"invalid log cursor {cursor!r}") from exc
+
+
+# ---------------------------------------------------------------------------- search
+
+
+def _contains_sql(text: str, params: Params) -> str:
+    needle = params.add(text.lower())
+    if text.isascii():
+        # SQLite's lower() only folds ASCII, which is all an ASCII needle can match.
+        return f"instr(lower(l.body_text), {needle}) > 0"
+    return f"argus_icontains(l.body_text, {needle})"
+
+
+def _id_clause(column: str, value: str, params: Params) -> str:
+    # Absent ids are stored as NULL so the partial trace index skips them.
+    return f"{column} IS NULL" if value == "" else f"{column} = {params.add(value)}"
+
+
+def _filter(query: LogQuery) -> tuple[str, Params]:
+    params = Params()
+    clauses = [f"l.tenant = {params.add(query.tenant)}"]
+    if query.start_unix_nano is not None:
+        clauses.append(f"l.ts >= {params.add(query.start_unix_nano)}")
+    if query.end_unix_nano is not None:
+        clauses.append(f"l.ts < {params.add(query.end_unix_nano)}")
+    if query.cursor is not None:
+        ts, row_id = decode_cursor(query.cursor)
+        clauses.append(f"(l.ts, l.id) < ({params.add(ts)}, {params.add(row_id)})")
+    if query.contains:
+        clauses.append(_contains_sql(query.contains, params))
+    if query.min_severity is not None:
+        clauses.append(f"l.severity_number >= {params.add(query.min_severity)}")
+    if query.service is not None:
+        clauses.append(f"l.service = {params.add(query.service)}")
+    if query.trace_id is not None:
+        clauses.append(_id_clause("l.trace_id", query.trace_id, params))
+    if query.span_id is not None:
+        clauses.append(_id_clause("l.span_id", query.span_id, params))
+    for key, value in query.attributes.items():
+        clauses.append(attribute_filter_sql("l.attributes", "l.resource_id", key, value, params))
+    return " AND ".join(clauses), params
+
+
+def _search(query: LogQuery, conn: sqlite3.Connection) -> LogPage:
+    where, params = _filter(query)
+    limit = params.add(query.limit + 1)  # one more than asked tells whether a page follows
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM logs l JOIN resources r ON r.id = l.resource_id"
+        f" JOIN scopes c ON c.id = l.scope_id WHERE {where}"
+        f" ORDER BY l.ts DESC, l.id DESC LIMIT {limit}",
+        params.values,
+    ).fetchall()
+    page = rows[: query.limit]
+    next_cursor = None
+    if len(rows) > query.limit:  # limit >= 1 here, so page is not empty
+        next_cursor = encode_cursor(page[-1][1], page[-1][0])
+    return LogPage([_record_from_row(row) for row in page], next_cursor)
+
+
+# ---------------------------------------------------------------------------- store
+
+
+class SqliteLogStore:
+    """LogStore on an SQLite file (see the module docstring for the layout)."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        self._resources = resource_interner()
+        self._scopes = scope_interner()
+
+    @classmethod
+    async def open(cls, path: Path) -> Self:
+        return cls(await SqliteDatabase.open(path, "logs", _MIGRATIONS))
+
+    async def write_logs(self, tenant: str, records: Sequence[LogRecord], batch_id: str) -> None:
+        if records:
+            await self._db.write(partial(self._insert, tenant, records, batch_id), self._forget)
+
+    async def search(self, query: LogQuery) -> LogPage:
+        if query.limit < 0 or query.limit > MAX_LIMIT:
+            raise QueryError(f"limit must be between 0 and {MAX_LIMIT}, got {query.limit}")
+        if query.cursor is not None:
+            decode_cursor(query.cursor)  # fail fast, on the caller's side
+        if query.limit == 0:
+            return LogPage([], None)
+        return await self._db.read(partial(_search, query))
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    def _insert(
+        self, tenant: str, records: Sequence[LogRecord], batch_id: str, conn: sqlite3.Connection
+    ) -> None:
+        if not claim_batch(conn, _BATCHES, tenant, batch_id):
+            return
+        refs = ResourceRefs(self._resources, self._scopes, conn)
+        conn.executemany(_INSERT, [_log_row(tenant, record, refs) for record in records])
+
+    def _forget(self) -> None:
+        """After a rollback: cached ids may name rows that no longer exist."""
+        self._resources.clear()
+        self._scopes.clear()

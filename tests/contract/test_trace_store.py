@@ -1,0 +1,462 @@
+"""TraceStore contract: every trace backend must pass these (see conftest.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any
+
+import pytest
+from argus.storage.model import (
+    AnyValue,
+    Attributes,
+    Resource,
+    Scope,
+    Span,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+    StatusCode,
+)
+from argus.storage.traces import ServiceOperations, TraceQuery, TraceStore
+
+T0 = 1_700_000_000_000_000_000
+MS = 1_000_000
+SECOND = 1_000 * MS
+TENANT = "acme"
+
+# Every AnyValue kind, including the ones JSON-based backends tend to get wrong.
+EVERY_KIND: Attributes = {
+    "str": "plain",
+    "str.empty": "",
+    "str.unicode": 'naïve café ✓ 日本語 🎉 \u0000 \n "quoted" \\ back',
+    "bool.true": True,
+    "bool.false": False,
+    "int.zero": 0,
+    "int.negative": -42,
+    "int.max": 2**63 - 1,
+    "int.min": -(2**63),
+    "float.tenth": 0.1,
+    "float.whole": 3.0,
+    "float.big": 1.7976931348623157e308,
+    "float.tiny": 5e-324,
+    "float.negative": -2.5,
+    "bytes": b"\x00\x01\xfe\xff",
+    "bytes.empty": b"",
+    "array.empty": [],
+    "array.mixed": ["a", 1, 2.5, True, None, b"\x07", [1, [2, [3]]], {"k": "v"}],
+    "kvlist.empty": {},
+    "kvlist.nested": {"a": {"b": {"c": [1, {"d": b"\x10"}]}}, "n": None, "t": True},
+    "empty": None,
+    "ключ.юникод": "значение",
+}
+
+_batch_ids = itertools.count()
+
+
+def assert_same(actual: Any, expected: Any, path: str = "span") -> None:
+    """Deep equality that also compares types (True != 1, 1.0 != 1, b"" != "")."""
+    assert type(actual) is type(expected), f"{path}: {actual!r} is not {expected!r}"
+    if dataclasses.is_dataclass(expected):
+        for f in dataclasses.fields(expected):
+            assert_same(getattr(actual, f.name), getattr(expected, f.name), f"{path}.{f.name}")
+    elif isinstance(expected, dict):
+        assert set(actual) == set(expected), f"{path}: keys {set(actual) ^ set(expected)}"
+        for key in expected:
+            assert_same(actual[key], expected[key], f"{path}[{key!r}]")
+    elif isinstance(expected, list):
+        assert len(actual) == len(expected), f"{path}: {actual!r} != {expected!r}"
+        for index, (a, e) in enumerate(zip(actual, expected)):
+            assert_same(a, e, f"{path}[{index}]")
+    elif isinstance(expected, float):
+        assert math.isclose(actual, expected, rel_tol=0, abs_tol=0), f"{path}: {actual!r}"
+    else:
+        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
+
+
+def trace_id(n: int) -> str:
+    return f"{n:032x}"
+
+
+def span_id(n: int) -> str:
+    return f"{n:016x}"
+
+
+def resource(service: str, **attributes: AnyValue) -> Resource:
+    return Resource({"service.name": service, **attributes})
+
+
+def make_span(
+    trace: int,
+    span: int,
+    *,
+    start: float = 0.0,
+    duration: float = 0.1,
+    name: str = "op",
+    service: str = "svc",
+    parent: int | None = None,
+    status: StatusCode = StatusCode.UNSET,
+    attributes: Attributes | None = None,
+    res: Resource | None = None,
+) -> Span:
+    """A span starting `start` seconds after T0 and lasting `duration` seconds."""
+    begin = T0 + int(start * SECOND)
+    return Span(
+        trace_id=trace_id(trace),
+        span_id=span_id(span),
+        name=name,
+        start_time_unix_nano=begin,
+        end_time_unix_nano=begin + int(duration * SECOND),
+        resource=res or resource(service),
+        scope=Scope("tests"),
+        parent_span_id="" if parent is None else span_id(parent),
+        status_code=status,
+        attributes=attributes or {},
+    )
+
+
+async def write(store: TraceStore, spans: list[Span], tenant: str = TENANT) -> None:
+    await store.write_spans(tenant, spans, f"batch-{next(_batch_ids)}")
+
+
+async def found(store: TraceStore, **filters: Any) -> list[str]:
+    """Trace ids found for TENANT with these TraceQuery filters, in returned order."""
+    return [s.trace_id for s in await store.find_traces(TraceQuery(tenant=TENANT, **filters))]
+
+
+# ---------------------------------------------------------------------------- round trip
+
+
+def full_span() -> Span:
+    return Span(
+        trace_id="0af7651916cd43dd8448eb211c80319c",
+        span_id="b7ad6b7169203331",
+        name="GET /api/ünïcode",
+        start_time_unix_nano=T0 + 123_456_789,
+        end_time_unix_nano=T0 + 987_654_321,
+        resource=Resource(
+            {"service.name": "checkout", **EVERY_KIND},
+            dropped_attributes_count=3,
+            schema_url="https://opentelemetry.io/schemas/1.21.0",
+        ),
+        scope=Scope(
+            "io.opentelemetry.http", "1.2.3", dict(EVERY_KIND), 4, "https://scope.example"
+        ),
+        parent_span_id="00f067aa0ba902b7",
+        trace_state="rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+        flags=0x301,
+        kind=SpanKind.SERVER,
+        attributes=dict(EVERY_KIND),
+        dropped_attributes_count=5,
+        events=[
+            SpanEvent(T0 + 200_000_000, "exception", dict(EVERY_KIND), 1),
+            SpanEvent(T0 + 300_000_000, "empty"),
+        ],
+        dropped_events_count=6,
+        links=[
+            SpanLink("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174", "k=v",
+                     dict(EVERY_KIND), 2, 1),
+            SpanLink("5b8efff798038103d269b633813fc60d", "eee19b7ec3c1b175"),
+        ],
+        dropped_links_count=7,
+        status_code=StatusCode.ERROR,
+        status_message="boom: ✗",
+    )  # fmt: skip
+
+
+async def test_every_span_field_round_trips(trace_store: TraceStore) -> None:
+    span = full_span()
+    await write(trace_store, [span])
+
+    assert_same(await trace_store.get_trace(TENANT, span.trace_id), [span])
+
+
+async def test_minimal_span_round_trips(trace_store: TraceStore) -> None:
+    span = Span(trace_id(1), span_id(1), "", T0, T0, Resource(), Scope())
+    await write(trace_store, [span])
+
+    assert_same(await trace_store.get_trace(TENANT, trace_id(1)), [span])
+
+
+async def test_every_kind_enum_value_round_trips(trace_store: TraceStore) -> None:
+    spans = [
+        dataclasses.replace(make_span(1, n, start=n), kind=kind, status_code=status)
+        for n, (kind, status) in enumerate(itertools.product(SpanKind, StatusCode))
+    ]
+    await write(trace_store, spans)
+
+    assert_same(await trace_store.get_trace(TENANT, trace_id(1)), spans)
+
+
+async def test_spans_sharing_resource_objects_round_trip(trace_store: TraceStore) -> None:
+    shared = resource("api", host="h1")
+    spans = [make_span(1, n, start=n, res=shared) for n in range(3)]
+    spans.append(make_span(1, 9, start=9, res=resource("api", host="h2")))
+    await write(trace_store, spans)
+
+    got = await trace_store.get_trace(TENANT, trace_id(1))
+    assert [s.resource.attributes["host"] for s in got] == ["h1", "h1", "h1", "h2"]
+
+
+# ---------------------------------------------------------------------------- get_trace
+
+
+async def test_get_trace_orders_spans_by_start_across_batches(trace_store: TraceStore) -> None:
+    await write(trace_store, [make_span(1, 3, start=3.0), make_span(1, 1, start=1.0)])
+    await write(trace_store, [make_span(1, 2, start=2.0), make_span(2, 9, start=0.5)])
+
+    got = await trace_store.get_trace(TENANT, trace_id(1))
+    assert [s.span_id for s in got] == [span_id(1), span_id(2), span_id(3)]
+
+
+async def test_get_trace_of_unknown_id_is_empty(trace_store: TraceStore) -> None:
+    await write(trace_store, [make_span(1, 1)])
+
+    assert await trace_store.get_trace(TENANT, trace_id(2)) == []
+    assert await trace_store.get_trace(TENANT, "") == []
+
+
+# ---------------------------------------------------------------------------- idempotency
+
+
+async def test_a_batch_id_is_applied_once(trace_store: TraceStore) -> None:
+    await trace_store.write_spans(TENANT, [make_span(1, 1)], "b-1")
+    await trace_store.write_spans(TENANT, [make_span(1, 1)], "b-1")
+    await trace_store.write_spans(TENANT, [make_span(1, 2, start=1)], "b-1")  # same id wins
+
+    assert [s.span_id for s in await trace_store.get_trace(TENANT, trace_id(1))] == [span_id(1)]
+    summary = (await trace_store.find_traces(TraceQuery(TENANT)))[0]
+    assert summary.span_count == 1
+
+
+async def test_distinct_batch_ids_are_all_applied(trace_store: TraceStore) -> None:
+    await trace_store.write_spans(TENANT, [make_span(1, 1)], "b-1")
+    await trace_store.write_spans(TENANT, [make_span(1, 2, start=1)], "b-2")
+
+    assert len(await trace_store.get_trace(TENANT, trace_id(1))) == 2
+
+
+async def test_batch_ids_are_per_tenant(trace_store: TraceStore) -> None:
+    await trace_store.write_spans("a", [make_span(1, 1)], "same-id")
+    await trace_store.write_spans("b", [make_span(1, 1)], "same-id")
+
+    assert len(await trace_store.get_trace("b", trace_id(1))) == 1
+
+
+# ---------------------------------------------------------------------------- tenants
+
+
+async def test_tenants_never_see_each_other(trace_store: TraceStore) -> None:
+    await write(trace_store, [make_span(1, 1, service="a-svc", name="a-op")], tenant="a")
+    await write(trace_store, [make_span(1, 2, service="b-svc", name="b-op")], tenant="b")
+    await write(trace_store, [make_span(2, 3, service="b-svc")], tenant="b")
+
+    assert [s.span_id for s in await trace_store.get_trace("a", trace_id(1))] == [span_id(1)]
+    assert [s.trace_id for s in await trace_store.find_traces(TraceQuery("a"))] == [trace_id(1)]
+    summary = (await trace_store.find_traces(TraceQuery("a")))[0]
+    assert (summary.span_count, summary.services) == (1, ["a-svc"])
+    assert await trace_store.services("a") == [ServiceOperations("a-svc", ["a-op"])]
+    assert await trace_store.get_trace("c", trace_id(1)) == []
+    assert await trace_store.find_traces(TraceQuery("c")) == []
+    assert await trace_store.services("c") == []
+
+
+# ---------------------------------------------------------------------------- find_traces
+
+
+async def test_find_orders_by_trace_start_newest_first(trace_store: TraceStore) -> None:
+    # Trace 1 started first but has the latest span: trace start decides, not span start.
+    await write(trace_store, [make_span(1, 1, start=0), make_span(1, 2, start=50, parent=1)])
+    await write(trace_store, [make_span(2, 3, start=10), make_span(3, 4, start=20)])
+    await write(trace_store, [make_span(4, 5, start=30)])
+
+    assert await found(trace_store) == [trace_id(4), trace_id(3), trace_id(2), trace_id(1)]
+    assert await found(trace_store, limit=2) == [trace_id(4), trace_id(3)]
+
+
+async def test_find_respects_limit_with_many_traces(trace_store: TraceStore) -> None:
+    spans = [make_span(t, s, start=t + s / 10) for t in range(1, 31) for s in range(3)]
+    await write(trace_store, spans)
+
+    assert await found(trace_store, limit=7) == [trace_id(t) for t in range(30, 23, -1)]
+    assert len(await found(trace_store, limit=100)) == 30
+
+
+async def test_summary_describes_the_whole_trace(trace_store: TraceStore) -> None:
+    await write(trace_store, [
+        make_span(1, 2, start=1.0, duration=0.5, service="db", name="query", parent=1),
+        make_span(1, 1, start=0.5, duration=1.0, service="api", name="GET /", status=StatusCode.OK),
+        make_span(1, 3, start=1.2, duration=2.0, service="cache", name="get", parent=1,
+                  status=StatusCode.ERROR),
+        make_span(1, 4, start=1.3, service="db", name="query", parent=2, status=StatusCode.ERROR),
+    ])  # fmt: skip
+
+    [summary] = await trace_store.find_traces(TraceQuery(TENANT, service="cache"))
+    assert summary.trace_id == trace_id(1)
+    assert (summary.root_service, summary.root_name) == ("api", "GET /")
+    assert summary.start_unix_nano == T0 + SECOND // 2
+    assert summary.duration_nano == int(2.7 * SECOND)  # earliest start to latest end
+    assert (summary.span_count, summary.error_count, summary.has_error) == (4, 2, True)
+    assert sorted(summary.services) == ["api", "cache", "db"]
+
+
+async def test_summary_root_is_the_parentless_span_despite_clock_skew(
+    trace_store: TraceStore,
+) -> None:
+    await write(trace_store, [
+        make_span(1, 2, start=0.25, duration=0.5, service="skewed", name="child", parent=1),
+        make_span(1, 1, start=0.5, duration=1.0, service="api", name="root"),
+    ])  # fmt: skip
+
+    [summary] = await trace_store.find_traces(TraceQuery(TENANT))
+    assert (summary.root_service, summary.root_name) == ("api", "root")
+    assert summary.start_unix_nano == T0 + SECOND // 4
+    assert summary.duration_nano == 5 * SECOND // 4
+
+
+async def test_summary_root_is_earliest_span_when_root_missing(trace_store: TraceStore) -> None:
+    await write(trace_store, [
+        make_span(1, 3, start=2.0, service="late", name="late-op", parent=1),
+        make_span(1, 2, start=1.0, service="early", name="early-op", parent=1),
+    ])  # fmt: skip
+
+    [summary] = await trace_store.find_traces(TraceQuery(TENANT))
+    assert (summary.root_service, summary.root_name) == ("early", "early-op")
+    assert (summary.error_count, summary.has_error) == (0, False)
+
+
+async def test_find_by_service_and_operation(trace_store: TraceStore) -> None:
+    await write(trace_store, [
+        make_span(1, 1, start=1, service="api", name="GET /a"),
+        make_span(2, 2, start=2, service="api", name="GET /b"),
+        make_span(3, 3, start=3, service="db", name="GET /a"),
+    ])  # fmt: skip
+
+    assert await found(trace_store, service="api") == [trace_id(2), trace_id(1)]
+    assert await found(trace_store, operation="GET /a") == [trace_id(3), trace_id(1)]
+    assert await found(trace_store, service="api", operation="GET /a") == [trace_id(1)]
+    assert await found(trace_store, service="nope") == []
+
+
+async def test_every_filter_must_hold_on_one_span(trace_store: TraceStore) -> None:
+    await write(trace_store, [
+        make_span(1, 1, start=1, service="api", name="x", duration=5),
+        make_span(1, 2, start=2, service="db", name="y", parent=1, status=StatusCode.ERROR),
+    ])  # fmt: skip
+
+    assert await found(trace_store, service="api", operation="y") == []
+    assert await found(trace_store, service="api", errors_only=True) == []
+    assert await found(trace_store, operation="y", min_duration_nano=SECOND) == []
+    assert await found(trace_store, service="db", errors_only=True) == [trace_id(1)]
+
+
+async def test_find_by_duration(trace_store: TraceStore) -> None:
+    await write(trace_store, [
+        make_span(1, 1, start=1, duration=0.010),
+        make_span(2, 2, start=2, duration=0.200),
+        make_span(3, 3, start=3, duration=3.000),
+    ])  # fmt: skip
+
+    assert await found(trace_store, min_duration_nano=100 * MS) == [trace_id(3), trace_id(2)]
+    assert await found(trace_store, max_duration_nano=1 * SECOND) == [trace_id(2), trace_id(1)]
+    assert await found(trace_store, min_duration_nano=50 * MS, max_duration_nano=SECOND) == [
+        trace_id(2)
+    ]
+
+
+async def test_find_errors_only(trace_store: TraceStore) -> None:
+    await write(trace_store, [
+        make_span(1, 1, start=1, status=StatusCode.ERROR),
+        make_span(2, 2, start=2, status=StatusCode.OK),
+        make_span(3, 3, start=3),
+        make_span(3, 4, start=4, parent=3, status=StatusCode.ERROR),
+    ])  # fmt: skip
+
+    assert await found(trace_store, errors_only=True) == [trace_id(3), trace_id(1)]
+
+
+async def test_find_by_time_range_is_half_open(trace_store: TraceStore) -> None:
+    # Trace 2 started before the window, but a span of it started inside: it matches.
+    await write(trace_store, [
+        make_span(1, 1, start=10),
+        make_span(2, 2, start=5), make_span(2, 3, start=12, parent=2),
+        make_span(3, 4, start=20),
+        make_span(4, 5, start=9.999),
+    ])  # fmt: skip
+    window = {"start_unix_nano": T0 + 10 * SECOND, "end_unix_nano": T0 + 20 * SECOND}
+
+    assert await found(trace_store, **window) == [trace_id(1), trace_id(2)]
+    assert await found(trace_store, start_unix_nano=T0 + 20 * SECOND) == [trace_id(3)]
+    assert await found(trace_store, end_unix_nano=T0 + 10 * SECOND) == [trace_id(4), trace_id(2)]
+
+
+async def test_find_by_span_attributes_compares_string_forms(trace_store: TraceStore) -> None:
+    await write(trace_store, [
+        make_span(1, 1, start=1, attributes={"http.method": "GET", "http.status_code": 200}),
+        make_span(2, 2, start=2, attributes={"http.method": "POST", "http.status_code": 500}),
+        make_span(3, 3, start=3, attributes={"retry": True, "ratio": 1.5, "raw": b"\x01\x02"}),
+        make_span(4, 4, start=4, attributes={"tags": ["a", 1], "map": {"k": "v"}, "nil": None}),
+        make_span(5, 5, start=5, attributes={'we"ird\\key': "x", "": "empty-key"}),
+    ])  # fmt: skip
+
+    assert await found(trace_store, attributes={"http.method": "GET"}) == [trace_id(1)]
+    assert await found(trace_store, attributes={"http.status_code": "500"}) == [trace_id(2)]
+    assert (
+        await found(trace_store, attributes={"http.method": "GET", "http.status_code": "500"}) == []
+    )
+    assert await found(trace_store, attributes={"retry": "true"}) == [trace_id(3)]
+    assert await found(trace_store, attributes={"ratio": "1.5"}) == [trace_id(3)]
+    assert await found(trace_store, attributes={"raw": "AQI="}) == [trace_id(3)]
+    assert await found(trace_store, attributes={"tags": '["a",1]'}) == [trace_id(4)]
+    assert await found(trace_store, attributes={"map": '{"k":"v"}'}) == [trace_id(4)]
+    assert await found(trace_store, attributes={"nil": ""}) == [trace_id(4)]
+    assert await found(trace_store, attributes={'we"ird\\key': "x"}) == [trace_id(5)]
+    assert await found(trace_store, attributes={"": "empty-key"}) == [trace_id(5)]
+    assert await found(trace_store, attributes={"http.method": "get"}) == []
+    assert await found(trace_store, attributes={"absent": ""}) == []
+
+
+async def test_find_by_attribute_falls_back_to_resource(trace_store: TraceStore) -> None:
+    prod = resource("api", env="prod", zone=1)
+    await write(trace_store, [
+        make_span(1, 1, start=1, res=prod),
+        make_span(2, 2, start=2, res=prod, attributes={"env": "dev"}),  # the span's own wins
+        make_span(3, 3, start=3, res=resource("api", env="dev")),
+    ])  # fmt: skip
+
+    assert await found(trace_store, attributes={"env": "prod"}) == [trace_id(1)]
+    assert await found(trace_store, attributes={"env": "dev"}) == [trace_id(3), trace_id(2)]
+    assert await found(trace_store, attributes={"zone": "1", "env": "dev"}) == [trace_id(2)]
+    assert await found(trace_store, attributes={"service.name": "api"}) == [
+        trace_id(3), trace_id(2), trace_id(1)
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- services
+
+
+async def test_services_lists_sorted_services_with_sorted_operations(
+    trace_store: TraceStore,
+) -> None:
+    await write(trace_store, [
+        make_span(1, 1, service="web", name="GET /b"),
+        make_span(1, 2, service="web", name="GET /a"),
+        make_span(1, 3, service="db", name="select"),
+        make_span(2, 4, res=Resource({"host": "h"}), name="orphan"),
+    ])  # fmt: skip
+    await write(trace_store, [make_span(3, 5, service="web", name="GET /a")])
+
+    assert await trace_store.services(TENANT) == [
+        ServiceOperations("db", ["select"]),
+        ServiceOperations("unknown_service", ["orphan"]),
+        ServiceOperations("web", ["GET /a", "GET /b"]),
+    ]
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+async def test_find_limit_counts_traces_not_spans(trace_store: TraceStore, limit: int) -> None:
+    await write(trace_store, [make_span(1, n, start=n / 100) for n in range(10)])
+    await write(trace_store, [make_span(2, 100 + n, start=1 + n / 100) for n in range(10)])
+
+    assert await found(trace_store, limit=limit) == [trace_id(2), trace_id(1)][:limit]
