@@ -1,0 +1,61 @@
+"""OTLP/JSON ExportLogsServiceRequest: type checks, validation and conversion in one walk."""
+
+from __future__ import annotations
+
+from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
+
+from ..storage.model import LogRecord, Resource, Scope
+from .json_fields import (
+    FieldError,
+    JsonObject,
+    any_value,
+    attributes,
+    enum,
+    string,
+    trace_or_span_id,
+    uint32,
+    uint64,
+    walk,
+)
+from .rules import Tally, Validation, log_problem
+
+_SEVERITY_NAMES: dict[str, int] = dict(SeverityNumber.items())
+
+
+def convert(request: JsonObject) -> tuple[list[LogRecord], Validation]:
+    """Raises FieldError for a value of the wrong type anywhere in the request."""
+    tally = Tally("log record", "log records")
+    records = walk(request, ("resourceLogs", "scopeLogs", "logRecords"), _record, tally)
+    return records, tally.validation()
+
+
+def _record(obj: JsonObject, res: Resource, scp: Scope, tally: Tally, out: list[LogRecord]) -> None:
+    trace_id = trace_or_span_id(obj, "traceId")
+    span_id = trace_or_span_id(obj, "spanId")
+    problem = log_problem(trace_id, span_id)
+    if problem is not None:
+        tally.reject(problem)
+        return
+    body = obj.get("body")
+    try:
+        body_value = None if body is None else any_value(body)
+    except FieldError as exc:
+        raise exc.at("body") from None
+    out.append(
+        LogRecord(
+            time_unix_nano=uint64(obj, "timeUnixNano"),
+            observed_time_unix_nano=uint64(obj, "observedTimeUnixNano"),
+            resource=res,
+            scope=scp,
+            severity_number=enum(obj, "severityNumber", _SEVERITY_NAMES),
+            severity_text=string(obj, "severityText"),
+            body=body_value,
+            attributes=attributes(obj),
+            dropped_attributes_count=uint32(obj, "droppedAttributesCount"),
+            flags=uint32(obj, "flags"),
+            trace_id=trace_id.hex(),
+            span_id=span_id.hex(),
+            event_name=string(obj, "eventName"),
+        )
+    )
+    tally.accepted += 1

@@ -1,0 +1,52 @@
+"""Protobuf ExportLogsServiceRequest: validation and conversion to model log records."""
+
+from __future__ import annotations
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+from ..storage.model import LogRecord
+from .pb_common import any_value, attributes, resource, scope
+from .rules import Tally, Validation, log_problem
+
+
+def validate(request: ExportLogsServiceRequest) -> Validation:
+    tally = Tally("log record", "log records")
+    for resource_logs in request.resource_logs:
+        for scope_logs in resource_logs.scope_logs:
+            for record in scope_logs.log_records:
+                problem = log_problem(record.trace_id, record.span_id)
+                if problem is None:
+                    tally.accepted += 1
+                else:
+                    tally.reject(problem)
+    return tally.validation()
+
+
+def to_model(request: ExportLogsServiceRequest) -> list[LogRecord]:
+    out: list[LogRecord] = []
+    for resource_logs in request.resource_logs:
+        res = resource(resource_logs.resource, resource_logs.schema_url)
+        for scope_logs in resource_logs.scope_logs:
+            scp = scope(scope_logs.scope, scope_logs.schema_url)
+            for record in scope_logs.log_records:
+                trace_id, span_id = record.trace_id, record.span_id
+                if log_problem(trace_id, span_id) is not None:
+                    continue
+                out.append(
+                    LogRecord(
+                        time_unix_nano=record.time_unix_nano,
+                        observed_time_unix_nano=record.observed_time_unix_nano,
+                        resource=res,
+                        scope=scp,
+                        severity_number=record.severity_number,
+                        severity_text=record.severity_text,
+                        body=any_value(record.body),
+                        attributes=attributes(record.attributes),
+                        dropped_attributes_count=record.dropped_attributes_count,
+                        flags=record.flags,
+                        trace_id=trace_id.hex(),
+                        span_id=span_id.hex(),
+                        event_name=record.event_name,
+                    )
+                )
+    return out

@@ -1,0 +1,218 @@
+"""Protobuf ExportMetricsServiceRequest: validation and conversion to model points."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
+
+from ..storage.model import (
+    Exemplar,
+    ExponentialBuckets,
+    ExponentialHistogramValue,
+    HistogramValue,
+    MetricPoint,
+    QuantileValue,
+    Resource,
+    Scope,
+    SummaryValue,
+    Temporality,
+)
+from .pb_common import attributes, resource, scope
+from .points import KIND_BY_PB_FIELD, Series, new_point, temporality
+from .rules import EMPTY_METRIC_NAME, NO_NUMBER_VALUE, Tally, Validation, histogram_problem
+
+
+def _number_problem(point: pb.NumberDataPoint) -> str | None:
+    return None if point.WhichOneof("value") else NO_NUMBER_VALUE
+
+
+def _histogram_problem(point: pb.HistogramDataPoint) -> str | None:
+    return histogram_problem(len(point.bucket_counts), point.explicit_bounds)
+
+
+# Per `Metric.data` member: the point rule, for the kinds that have one.
+_POINT_RULES: dict[str, Callable[..., str | None]] = {
+    "gauge": _number_problem,
+    "sum": _number_problem,
+    "histogram": _histogram_problem,
+}
+
+
+def validate(request: ExportMetricsServiceRequest) -> Validation:
+    tally = Tally("data point", "data points")
+    for resource_metrics in request.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                which = metric.WhichOneof("data")
+                if which is None:
+                    tally.note(f"metric {metric.name!r} has no data")
+                    continue
+                points = getattr(metric, which).data_points
+                rule = _POINT_RULES.get(which)
+                if not metric.name:
+                    tally.reject(EMPTY_METRIC_NAME, len(points))
+                elif rule is None:
+                    tally.accepted += len(points)
+                else:
+                    for point in points:
+                        problem = rule(point)
+                        if problem is None:
+                            tally.accepted += 1
+                        else:
+                            tally.reject(problem)
+    return tally.validation()
+
+
+def to_model(request: ExportMetricsServiceRequest) -> list[MetricPoint]:
+    out: list[MetricPoint] = []
+    for resource_metrics in request.resource_metrics:
+        res = resource(resource_metrics.resource, resource_metrics.schema_url)
+        for scope_metrics in resource_metrics.scope_metrics:
+            scp = scope(scope_metrics.scope, scope_metrics.schema_url)
+            for metric in scope_metrics.metrics:
+                which = metric.WhichOneof("data")
+                if which is not None and metric.name:
+                    _convert(out, metric, which, res, scp)
+    return out
+
+
+def _convert(
+    out: list[MetricPoint], metric: pb.Metric, which: str, res: Resource, scp: Scope
+) -> None:
+    series = _series(metric, which, res, scp)
+    if which == "gauge":
+        _numbers(out, series, metric.gauge.data_points)
+    elif which == "sum":
+        _numbers(out, series, metric.sum.data_points)
+    elif which == "histogram":
+        _histograms(out, series, metric.histogram.data_points)
+    elif which == "exponential_histogram":
+        _exponential_histograms(out, series, metric.exponential_histogram.data_points)
+    else:
+        _summaries(out, series, metric.summary.data_points)
+
+
+def _series(metric: pb.Metric, which: str, res: Resource, scp: Scope) -> Series:
+    data = getattr(metric, which)
+    return Series(
+        name=metric.name,
+        kind=KIND_BY_PB_FIELD[which],
+        description=metric.description,
+        unit=metric.unit,
+        temporality=(
+            Temporality.UNSPECIFIED
+            if which in ("gauge", "summary")
+            else temporality(data.aggregation_temporality)
+        ),
+        is_monotonic=which == "sum" and data.is_monotonic,
+        metadata=attributes(metric.metadata),
+        resource=res,
+        scope=scp,
+    )
+
+
+def _numbers(out: list[MetricPoint], series: Series, points: Iterable[pb.NumberDataPoint]) -> None:
+    for point in points:
+        which = point.WhichOneof("value")
+        if which is None:
+            continue
+        mp = new_point(
+            series,
+            point.time_unix_nano,
+            point.start_time_unix_nano,
+            attributes(point.attributes),
+            point.flags,
+            _exemplars(point.exemplars) if point.exemplars else [],
+        )
+        mp.value = point.as_int if which == "as_int" else point.as_double
+        out.append(mp)
+
+
+def _histograms(
+    out: list[MetricPoint], series: Series, points: Iterable[pb.HistogramDataPoint]
+) -> None:
+    for point in points:
+        if histogram_problem(len(point.bucket_counts), point.explicit_bounds) is not None:
+            continue
+        mp = new_point(
+            series,
+            point.time_unix_nano,
+            point.start_time_unix_nano,
+            attributes(point.attributes),
+            point.flags,
+            _exemplars(point.exemplars) if point.exemplars else [],
+        )
+        mp.histogram = HistogramValue(
+            count=point.count,
+            sum=point.sum if point.HasField("sum") else None,
+            bucket_counts=list(point.bucket_counts),
+            explicit_bounds=list(point.explicit_bounds),
+            min=point.min if point.HasField("min") else None,
+            max=point.max if point.HasField("max") else None,
+        )
+        out.append(mp)
+
+
+def _exponential_histograms(
+    out: list[MetricPoint], series: Series, points: Iterable[pb.ExponentialHistogramDataPoint]
+) -> None:
+    for point in points:
+        mp = new_point(
+            series,
+            point.time_unix_nano,
+            point.start_time_unix_nano,
+            attributes(point.attributes),
+            point.flags,
+            _exemplars(point.exemplars) if point.exemplars else [],
+        )
+        positive, negative = point.positive, point.negative
+        mp.exponential_histogram = ExponentialHistogramValue(
+            count=point.count,
+            sum=point.sum if point.HasField("sum") else None,
+            scale=point.scale,
+            zero_count=point.zero_count,
+            positive=ExponentialBuckets(positive.offset, list(positive.bucket_counts)),
+            negative=ExponentialBuckets(negative.offset, list(negative.bucket_counts)),
+            min=point.min if point.HasField("min") else None,
+            max=point.max if point.HasField("max") else None,
+            zero_threshold=point.zero_threshold,
+        )
+        out.append(mp)
+
+
+def _summaries(
+    out: list[MetricPoint], series: Series, points: Iterable[pb.SummaryDataPoint]
+) -> None:
+    for point in points:
+        mp = new_point(
+            series,
+            point.time_unix_nano,
+            point.start_time_unix_nano,
+            attributes(point.attributes),
+            point.flags,
+            [],  # summary points carry no exemplars
+        )
+        mp.summary = SummaryValue(
+            count=point.count,
+            sum=point.sum,
+            quantile_values=[QuantileValue(q.quantile, q.value) for q in point.quantile_values],
+        )
+        out.append(mp)
+
+
+def _exemplars(exemplars: Iterable[pb.Exemplar]) -> list[Exemplar]:
+    return [
+        Exemplar(
+            time_unix_nano=e.time_unix_nano,
+            # An exemplar without a value reads as the proto3 default of as_double, 0.0.
+            value=e.as_int if e.WhichOneof("value") == "as_int" else e.as_double,
+            trace_id=e.trace_id.hex(),
+            span_id=e.span_id.hex(),
+            filtered_attributes=attributes(e.filtered_attributes),
+        )
+        for e in exemplars
+    ]

@@ -1,0 +1,97 @@
+"""Protobuf ExportTraceServiceRequest: validation and conversion to model spans."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+
+from ..storage.model import Resource, Scope, Span, SpanEvent, SpanKind, SpanLink, StatusCode
+from .pb_common import attributes, resource, scope
+from .rules import Tally, Validation, link_problem, span_problem
+
+# Proto3 enums are open: a value this model has no member for falls back to the default
+# member rather than failing the request.
+SPAN_KINDS: dict[int, SpanKind] = {kind.value: kind for kind in SpanKind}
+STATUS_CODES: dict[int, StatusCode] = {code.value: code for code in StatusCode}
+
+
+def _problem(span: PbSpan) -> str | None:
+    problem = span_problem(span.trace_id, span.span_id, span.parent_span_id)
+    if problem is None and span.links:
+        problem = _links_problem(span.links)
+    return problem
+
+
+def _links_problem(links: Sequence[PbSpan.Link]) -> str | None:
+    for link in links:
+        problem = link_problem(link.trace_id, link.span_id)
+        if problem is not None:
+            return problem
+    return None
+
+
+def validate(request: ExportTraceServiceRequest) -> Validation:
+    tally = Tally("span", "spans")
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                problem = _problem(span)
+                if problem is None:
+                    tally.accepted += 1
+                else:
+                    tally.reject(problem)
+    return tally.validation()
+
+
+def to_model(request: ExportTraceServiceRequest) -> list[Span]:
+    out: list[Span] = []
+    for resource_spans in request.resource_spans:
+        res = resource(resource_spans.resource, resource_spans.schema_url)
+        for scope_spans in resource_spans.scope_spans:
+            scp = scope(scope_spans.scope, scope_spans.schema_url)
+            for span in scope_spans.spans:
+                if _problem(span) is None:
+                    out.append(_span(span, res, scp))
+    return out
+
+
+def _span(span: PbSpan, res: Resource, scp: Scope) -> Span:
+    status = span.status
+    return Span(
+        trace_id=span.trace_id.hex(),
+        span_id=span.span_id.hex(),
+        name=span.name,
+        start_time_unix_nano=span.start_time_unix_nano,
+        end_time_unix_nano=span.end_time_unix_nano,
+        resource=res,
+        scope=scp,
+        parent_span_id=span.parent_span_id.hex(),
+        trace_state=span.trace_state,
+        flags=span.flags,
+        kind=SPAN_KINDS.get(span.kind, SpanKind.UNSPECIFIED),
+        attributes=attributes(span.attributes),
+        dropped_attributes_count=span.dropped_attributes_count,
+        events=[
+            SpanEvent(
+                e.time_unix_nano, e.name, attributes(e.attributes), e.dropped_attributes_count
+            )
+            for e in span.events
+        ],
+        dropped_events_count=span.dropped_events_count,
+        links=[
+            SpanLink(
+                link.trace_id.hex(),
+                link.span_id.hex(),
+                link.trace_state,
+                attributes(link.attributes),
+                link.dropped_attributes_count,
+                link.flags,
+            )
+            for link in span.links
+        ],
+        dropped_links_count=span.dropped_links_count,
+        status_code=STATUS_CODES.get(status.code, StatusCode.UNSET),
+        status_message=status.message,
+    )
