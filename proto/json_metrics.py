@@ -18,6 +18,7 @@ from ..storage.model import (
     SummaryValue,
     Temporality,
 )
+from .json_anyvalue import attributes
 from .json_fields import (
     I32_MAX,
     I32_MIN,
@@ -25,7 +26,6 @@ from .json_fields import (
     I64_MIN,
     FieldError,
     JsonObject,
-    attributes,
     boolean,
     double,
     double_list,
@@ -40,8 +40,8 @@ from .json_fields import (
     uint32,
     uint64,
     uint64_list,
-    walk,
 )
+from .json_request import walk
 from .points import KIND_BY_JSON_FIELD, Series, new_point, temporality
 from .rules import EMPTY_METRIC_NAME, NO_NUMBER_VALUE, Tally, Validation, histogram_problem
 

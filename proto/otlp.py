@@ -18,6 +18,12 @@ treat them as read-only.
 
 JSON follows the OTLP JSON encoding (hex ids, integer enums, lowerCamelCase keys) and, as
 a lenient receiver, also takes enum names and the original snake_case field names.
+
+Where OTLP says more than the model can hold: an enum value the model has no member for
+(a span kind, status code or temporality from a newer OTLP) becomes the default member;
+an exemplar without a value gets 0.0, as protobuf reads it; `Resource.entity_refs`
+(development status) is not kept; the profiles-only `*_strindex` fields read as absent,
+as the proto asks of other signals.
 """
 
 from __future__ import annotations
@@ -175,8 +181,6 @@ def _convert_json(signal: Signal, document: dict[str, Any]) -> tuple[list[Any], 
         return json_logs.convert(document)
     except FieldError as exc:
         raise DecodeError(f"{exc.path}: {exc.reason}" if exc.parts else exc.reason) from None
-    except RecursionError:
-        raise DecodeError("request nests too deeply") from None
 
 
 _R = TypeVar("_R", bound=PbRequest)

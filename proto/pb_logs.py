@@ -32,21 +32,23 @@ def to_model(request: ExportLogsServiceRequest) -> list[LogRecord]:
                 trace_id, span_id = record.trace_id, record.span_id
                 if log_problem(trace_id, span_id) is not None:
                     continue
+                # Positional, in LogRecord's field order: faster than keywords here (the
+                # field-by-field tests in tests/proto catch any change of that order).
                 out.append(
                     LogRecord(
-                        time_unix_nano=record.time_unix_nano,
-                        observed_time_unix_nano=record.observed_time_unix_nano,
-                        resource=res,
-                        scope=scp,
-                        severity_number=record.severity_number,
-                        severity_text=record.severity_text,
-                        body=any_value(record.body),
-                        attributes=attributes(record.attributes),
-                        dropped_attributes_count=record.dropped_attributes_count,
-                        flags=record.flags,
-                        trace_id=trace_id.hex(),
-                        span_id=span_id.hex(),
-                        event_name=record.event_name,
+                        record.time_unix_nano,
+                        record.observed_time_unix_nano,
+                        res,
+                        scp,
+                        record.severity_number,
+                        record.severity_text,
+                        any_value(record.body),
+                        attributes(record.attributes),
+                        record.dropped_attributes_count,
+                        record.flags,
+                        trace_id.hex(),
+                        span_id.hex(),
+                        record.event_name,
                     )
                 )
     return out

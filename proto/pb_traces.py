@@ -58,40 +58,47 @@ def to_model(request: ExportTraceServiceRequest) -> list[Span]:
 
 
 def _span(span: PbSpan, res: Resource, scp: Scope) -> Span:
-    status = span.status
+    events, links, status = span.events, span.links, span.status
+    # Positional, in Span's field order: much faster than keywords on this hot path (the
+    # field-by-field tests in tests/proto catch any change of that order).
     return Span(
-        trace_id=span.trace_id.hex(),
-        span_id=span.span_id.hex(),
-        name=span.name,
-        start_time_unix_nano=span.start_time_unix_nano,
-        end_time_unix_nano=span.end_time_unix_nano,
-        resource=res,
-        scope=scp,
-        parent_span_id=span.parent_span_id.hex(),
-        trace_state=span.trace_state,
-        flags=span.flags,
-        kind=SPAN_KINDS.get(span.kind, SpanKind.UNSPECIFIED),
-        attributes=attributes(span.attributes),
-        dropped_attributes_count=span.dropped_attributes_count,
-        events=[
-            SpanEvent(
-                e.time_unix_nano, e.name, attributes(e.attributes), e.dropped_attributes_count
-            )
-            for e in span.events
-        ],
-        dropped_events_count=span.dropped_events_count,
-        links=[
-            SpanLink(
-                link.trace_id.hex(),
-                link.span_id.hex(),
-                link.trace_state,
-                attributes(link.attributes),
-                link.dropped_attributes_count,
-                link.flags,
-            )
-            for link in span.links
-        ],
-        dropped_links_count=span.dropped_links_count,
-        status_code=STATUS_CODES.get(status.code, StatusCode.UNSET),
-        status_message=status.message,
+        span.trace_id.hex(),
+        span.span_id.hex(),
+        span.name,
+        span.start_time_unix_nano,
+        span.end_time_unix_nano,
+        res,
+        scp,
+        span.parent_span_id.hex(),
+        span.trace_state,
+        span.flags,
+        SPAN_KINDS.get(span.kind, SpanKind.UNSPECIFIED),
+        attributes(span.attributes),
+        span.dropped_attributes_count,
+        [_event(event) for event in events] if events else [],
+        span.dropped_events_count,
+        [_link(link) for link in links] if links else [],
+        span.dropped_links_count,
+        STATUS_CODES.get(status.code, StatusCode.UNSET),
+        status.message,
+    )
+
+
+def _event(event: PbSpan.Event) -> SpanEvent:
+    return SpanEvent(
+        event.time_unix_nano,
+        event.name,
+        attributes(event.attributes),
+        event.dropped_attributes_count,
+    )
+
+
+def _link(link: PbSpan.Link) -> SpanLink:
+    return SpanLink(
+        link.trace_id.hex(),
+        link.span_id.hex(),
+        link.trace_state,
+        attributes(link.attributes),
+        link.dropped_attributes_count,
+        link.flags,
     )
