@@ -390,6 +390,19 @@ async def test_pagination_with_a_filter(log_store: LogStore) -> None:
     assert [r.body for p in got for r in p] == [f"keep {n}" for n in range(39, 0, -2)]
 
 
+async def test_pagination_within_one_trace(log_store: LogStore) -> None:
+    trace = "5b8efff798038103d269b633813fc60c"
+    await write(log_store, [record(n // 2, f"t{n}", trace_id=trace) for n in range(12)])
+    await write(log_store, [record(n, f"other{n}", trace_id="f" * 32) for n in range(12)])
+
+    got = await pages(log_store, LogQuery(TENANT, trace_id=trace, limit=5))
+    assert [len(p) for p in got] == [5, 5, 2]
+    assert sorted(str(r.body) for p in got for r in p) == sorted(f"t{n}" for n in range(12))
+    assert [r.timestamp for p in got for r in p] == sorted(
+        (T0 + n // 2 * SECOND for n in range(12)), reverse=True
+    )
+
+
 async def test_newer_records_do_not_shift_later_pages(log_store: LogStore) -> None:
     await write(log_store, [record(n, f"old {n}") for n in range(9)])
     first = await log_store.search(LogQuery(TENANT, limit=3))

@@ -460,3 +460,22 @@ async def test_find_limit_counts_traces_not_spans(trace_store: TraceStore, limit
     await write(trace_store, [make_span(2, 100 + n, start=1 + n / 100) for n in range(10)])
 
     assert await found(trace_store, limit=limit) == [trace_id(2), trace_id(1)][:limit]
+
+
+async def test_attribute_filter_edge_cases(trace_store: TraceStore) -> None:
+    prod = resource("api", env="prod")
+    await write(trace_store, [
+        make_span(1, 1, start=1, res=prod, attributes={"outer": {"env": "dev"}}),  # nested only
+        make_span(2, 2, start=2, res=prod, attributes={"env": "dev", "note": "prod"}),
+        make_span(3, 3, start=3, attributes={"small": 1e-05, "big": 1e20, "q": 'say "hi"'}),
+        make_span(4, 4, start=4, attributes={"ключ": "значение", "n": -7, "f": -0.5}),
+    ])  # fmt: skip
+
+    assert await found(trace_store, attributes={"env": "prod"}) == [trace_id(1)]
+    assert await found(trace_store, attributes={"env": "dev"}) == [trace_id(2)]
+    assert await found(trace_store, attributes={"small": "1e-05"}) == [trace_id(3)]
+    assert await found(trace_store, attributes={"small": "0.00001"}) == []
+    assert await found(trace_store, attributes={"big": "1e+20"}) == [trace_id(3)]
+    assert await found(trace_store, attributes={"q": 'say "hi"'}) == [trace_id(3)]
+    assert await found(trace_store, attributes={"ключ": "значение"}) == [trace_id(4)]
+    assert await found(trace_store, attributes={"n": "-7", "f": "-0.5"}) == [trace_id(4)]

@@ -13,7 +13,7 @@ from tests.harness import ArgusProcess, eventually
 
 
 def _found(server: ArgusProcess, service: str) -> set[str]:
-    query = "query($s: String!) { traces(filter: {service: $s}, limit: 1000) { traceId } }"
+    query = "query($s: String!) { traces(filter: {service: $s, limit: 1000}) { traceId } }"
     return {item["traceId"] for item in server.graphql(query, {"s": service})["traces"]}
 
 
@@ -58,6 +58,7 @@ def test_kill_9_while_sending_keeps_every_acknowledged_record(fresh_argus: Argus
                         return  # the server died mid-request: not acknowledged
                     if response.status_code == 200:
                         acknowledged.add(trace_id.hex())
+                    stop.wait(0.01)  # keep the total under one search page (1,000)
 
         senders = [threading.Thread(target=send) for _ in range(4)]
         for thread in senders:
@@ -68,6 +69,7 @@ def test_kill_9_while_sending_keeps_every_acknowledged_record(fresh_argus: Argus
         for thread in senders:
             thread.join(10)
     server = fresh_argus.start()
-    assert len(acknowledged) > 20
+    assert 20 < len(acknowledged) < 1000
+    # Records durable at the kill but not yet answered may be stored too: only a subset
+    # relation is promised. Each is stored once (trace ids are unique per request).
     eventually(lambda: _found(server, service) >= acknowledged, timeout=30)
-    assert _found(server, service) == acknowledged
