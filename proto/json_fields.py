@@ -211,7 +211,9 @@ def uint64_list(obj: JsonObject, key: str) -> list[int]:
         raise FieldError("expected an array", key)
     out = []
     for value in values:
-        if type(value) is not int or not 0 <= value <= U64_MAX:
+        if type(value) is str and len(value) < 20 and value.isascii() and value.isdigit():
+            value = int(value)  # the usual form: see uint64()
+        elif type(value) is not int or not 0 <= value <= U64_MAX:
             try:
                 value = integer(value, 0, U64_MAX)
             except FieldError as exc:

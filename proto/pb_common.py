@@ -19,6 +19,9 @@ _SCALARS = frozenset({"string_value", "bool_value", "int_value", "double_value",
 
 
 def any_value(value: PbAnyValue) -> AnyValue:
+    text = value.string_value  # see attributes()
+    if text:
+        return text
     which = value.WhichOneof("value")
     if which in _SCALARS:
         scalar: AnyValue = getattr(value, which)

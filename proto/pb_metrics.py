@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -33,6 +33,13 @@ def _number_problem(point: pb.NumberDataPoint) -> str | None:
 def _histogram_problem(point: pb.HistogramDataPoint) -> str | None:
     return histogram_problem(len(point.bucket_counts), point.explicit_bounds)
 
+
+_Point = (
+    pb.NumberDataPoint
+    | pb.HistogramDataPoint
+    | pb.ExponentialHistogramDataPoint
+    | pb.SummaryDataPoint
+)
 
 # Per `Metric.data` member: the point rule, for the kinds that have one.
 _POINT_RULES: dict[str, Callable[..., str | None]] = {
@@ -120,14 +127,7 @@ def _numbers(out: list[MetricPoint], series: Series, points: Iterable[pb.NumberD
         which = point.WhichOneof("value")
         if which is None:
             continue
-        mp = new_point(
-            series,
-            point.time_unix_nano,
-            point.start_time_unix_nano,
-            attributes(point.attributes),
-            point.flags,
-            _exemplars(point.exemplars) if point.exemplars else [],
-        )
+        mp = _new_point(series, point, _exemplars(point.exemplars))
         mp.value = point.as_int if which == "as_int" else point.as_double
         out.append(mp)
 
@@ -136,16 +136,9 @@ def _histograms(
     out: list[MetricPoint], series: Series, points: Iterable[pb.HistogramDataPoint]
 ) -> None:
     for point in points:
-        if histogram_problem(len(point.bucket_counts), point.explicit_bounds) is not None:
+        if _histogram_problem(point) is not None:
             continue
-        mp = new_point(
-            series,
-            point.time_unix_nano,
-            point.start_time_unix_nano,
-            attributes(point.attributes),
-            point.flags,
-            _exemplars(point.exemplars) if point.exemplars else [],
-        )
+        mp = _new_point(series, point, _exemplars(point.exemplars))
         mp.histogram = HistogramValue(
             count=point.count,
             sum=point.sum if point.HasField("sum") else None,
@@ -161,14 +154,7 @@ def _exponential_histograms(
     out: list[MetricPoint], series: Series, points: Iterable[pb.ExponentialHistogramDataPoint]
 ) -> None:
     for point in points:
-        mp = new_point(
-            series,
-            point.time_unix_nano,
-            point.start_time_unix_nano,
-            attributes(point.attributes),
-            point.flags,
-            _exemplars(point.exemplars) if point.exemplars else [],
-        )
+        mp = _new_point(series, point, _exemplars(point.exemplars))
         positive, negative = point.positive, point.negative
         mp.exponential_histogram = ExponentialHistogramValue(
             count=point.count,
@@ -188,14 +174,7 @@ def _summaries(
     out: list[MetricPoint], series: Series, points: Iterable[pb.SummaryDataPoint]
 ) -> None:
     for point in points:
-        mp = new_point(
-            series,
-            point.time_unix_nano,
-            point.start_time_unix_nano,
-            attributes(point.attributes),
-            point.flags,
-            [],  # summary points carry no exemplars
-        )
+        mp = _new_point(series, point, [])  # summary points carry no exemplars
         mp.summary = SummaryValue(
             count=point.count,
             sum=point.sum,
@@ -204,7 +183,20 @@ def _summaries(
         out.append(mp)
 
 
-def _exemplars(exemplars: Iterable[pb.Exemplar]) -> list[Exemplar]:
+def _new_point(series: Series, point: _Point, exemplars: list[Exemplar]) -> MetricPoint:
+    return new_point(
+        series,
+        point.time_unix_nano,
+        point.start_time_unix_nano,
+        attributes(point.attributes),
+        point.flags,
+        exemplars,
+    )
+
+
+def _exemplars(exemplars: Sequence[pb.Exemplar]) -> list[Exemplar]:
+    if not exemplars:
+        return []
     return [
         Exemplar(
             time_unix_nano=e.time_unix_nano,
