@@ -71,5 +71,5 @@ def test_kill_9_while_sending_keeps_every_acknowledged_record(fresh_argus: Argus
     server = fresh_argus.start()
     assert 20 < len(acknowledged) < 1000
     # Records durable at the kill but not yet answered may be stored too: only a subset
-    # relation is promised. Each is stored once (trace ids are unique per request).
+    # relation is promised.
     eventually(lambda: _found(server, service) >= acknowledged, timeout=30)
