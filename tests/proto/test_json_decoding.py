@@ -604,6 +604,15 @@ def test_snake_case_keys_and_camel_case_wins_when_both_given() -> None:
     assert (span.trace_id, span.name, span.start_time_unix_nano) == (TRACE, "n", 6)
 
 
+def test_a_lone_snake_case_key_is_found_even_before_whitespace() -> None:
+    body = (
+        b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"' + TRACE.encode()
+        + b'","span_id" \t\r\n: "' + SPAN.encode() + b'"}]}]}]}'
+    )  # fmt: skip
+    [span] = to_model(Signal.TRACES, parse_request(Signal.TRACES, Encoding.JSON, body))
+    assert span.span_id == SPAN
+
+
 def test_keys_written_with_escapes() -> None:
     body = (
         b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"trace\\u005fid":"' + TRACE.encode()
