@@ -1,8 +1,10 @@
 """The embedded log store: log records in one SQLite file.
 
 Records go into a rowid table in arrival order, indexed by (tenant, ts) — time-first, so
-inserts append — and by (tenant, trace_id, ts) for records that carry a trace id (a
-partial index: most logs have none, and only those that do pay for the random key).
+inserts append — and by `trace_key` for records that carry a trace id. Trace ids are
+random, so that index takes random inserts; keying it by a 64-bit integer taken from the
+id (rechecked against trace_id on read) made it ~3x cheaper than the 32-character text,
+and making it partial spares records without a trace id.
 
 The body is kept once, as text: a str body as is (body_kind 1), any other AnyValue as its
 lossless JSON (body_kind 2), None as NULL (body_kind 0). That text is also what `contains`
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import sqlite3
 from collections.abc import Sequence
 from functools import partial
@@ -56,11 +59,11 @@ _MIGRATIONS: tuple[Migration, ...] = (
             " severity_number INTEGER NOT NULL, severity_text TEXT NOT NULL,"
             " body_kind INTEGER NOT NULL, body_text TEXT, attributes TEXT,"
             " dropped_attributes_count INTEGER NOT NULL, flags INTEGER NOT NULL, trace_id TEXT,"
-            " span_id TEXT, event_name TEXT NOT NULL, service TEXT NOT NULL,"
-            " resource_id INTEGER NOT NULL, scope_id INTEGER NOT NULL)"
+            " trace_key INTEGER, span_id TEXT, event_name TEXT NOT NULL,"
+            " service TEXT NOT NULL, resource_id INTEGER NOT NULL, scope_id INTEGER NOT NULL)"
         ),
         "CREATE INDEX logs_by_time ON logs (tenant, ts)",
-        "CREATE INDEX logs_by_trace ON logs (tenant, trace_id, ts) WHERE trace_id IS NOT NULL",
+        "CREATE INDEX logs_by_trace ON logs (trace_key) WHERE trace_key IS NOT NULL",
         batch_table_sql(_BATCHES),
     ),
 )
@@ -68,8 +71,8 @@ _MIGRATIONS: tuple[Migration, ...] = (
 _INSERT = (
     "INSERT INTO logs (tenant, ts, time_unix_nano, observed_time_unix_nano, severity_number,"
     " severity_text, body_kind, body_text, attributes, dropped_attributes_count, flags,"
-    " trace_id, span_id, event_name, service, resource_id, scope_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " trace_id, trace_key, span_id, event_name, service, resource_id, scope_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _COLUMNS = (
     "l.id, l.ts, l.time_unix_nano, l.observed_time_unix_nano, l.severity_number,"
@@ -98,14 +101,29 @@ def _decode_body(kind: int, text: str | None) -> AnyValue:
     return None
 
 
+def trace_key(trace_id: str) -> int:
+    """The signed 64-bit key of the trace index: the id's first 16 hex digits, or a hash of
+    an id that is not hex. A collision only costs a recheck of trace_id."""
+    try:
+        value = int(trace_id[:16], 16)
+    except ValueError:
+        value = -1
+    if 0 <= value < 1 << 64:
+        return value - (1 << 63)
+    digest = hashlib.blake2b(trace_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _log_row(tenant: str, record: LogRecord, refs: ResourceRefs) -> Row:
     body_kind, body_text = _encode_body(record.body)
+    trace_id = record.trace_id or None  # absent ids are NULL: the partial index skips them
     return (
         tenant, record.timestamp, record.time_unix_nano, record.observed_time_unix_nano,
         record.severity_number, record.severity_text, body_kind, body_text,
         encode_attributes(record.attributes), record.dropped_attributes_count, record.flags,
-        record.trace_id or None, record.span_id or None, record.event_name,
-        record.service_name, refs.resource(record.resource), refs.scope(record.scope),
+        trace_id, trace_key(trace_id) if trace_id else None, record.span_id or None,
+        record.event_name, record.service_name, refs.resource(record.resource),
+        refs.scope(record.scope),
     )  # fmt: skip
 
 
@@ -144,16 +162,23 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
 
 
 def _contains_sql(text: str, params: Params) -> str:
-    needle = params.add(text.lower())
     if text.isascii():
-        # SQLite's lower() only folds ASCII, which is all an ASCII needle can match.
-        return f"instr(lower(l.body_text), {needle}) > 0"
-    return f"argus_icontains(l.body_text, {needle})"
+        # LIKE folds ASCII case only, which is all an ASCII needle can match; it measured
+        # 4x faster than instr(lower(...)).
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return f"l.body_text LIKE {params.add(f'%{escaped}%')} ESCAPE '\\'"
+    return f"argus_icontains(l.body_text, {params.add(text.lower())})"
 
 
-def _id_clause(column: str, value: str, params: Params) -> str:
-    # Absent ids are stored as NULL so the partial trace index skips them.
-    return f"{column} IS NULL" if value == "" else f"{column} = {params.add(value)}"
+def _trace_clause(trace_id: str, params: Params) -> str:
+    if trace_id == "":
+        return "l.trace_id IS NULL"  # absent ids are stored as NULL
+    key = params.add(trace_key(trace_id))
+    return f"l.trace_key = {key} AND l.trace_id = {params.add(trace_id)}"
+
+
+def _span_clause(span_id: str, params: Params) -> str:
+    return "l.span_id IS NULL" if span_id == "" else f"l.span_id = {params.add(span_id)}"
 
 
 def _filter(query: LogQuery) -> tuple[str, Params]:
@@ -173,9 +198,9 @@ def _filter(query: LogQuery) -> tuple[str, Params]:
     if query.service is not None:
         clauses.append(f"l.service = {params.add(query.service)}")
     if query.trace_id is not None:
-        clauses.append(_id_clause("l.trace_id", query.trace_id, params))
+        clauses.append(_trace_clause(query.trace_id, params))
     if query.span_id is not None:
-        clauses.append(_id_clause("l.span_id", query.span_id, params))
+        clauses.append(_span_clause(query.span_id, params))
     for key, value in query.attributes.items():
         clauses.append(attribute_filter_sql("l.attributes", "l.resource_id", key, value, params))
     return " AND ".join(clauses), params
@@ -184,8 +209,10 @@ def _filter(query: LogQuery) -> tuple[str, Params]:
 def _search(query: LogQuery, conn: sqlite3.Connection) -> LogPage:
     where, params = _filter(query)
     limit = params.add(query.limit + 1)  # one more than asked tells whether a page follows
+    # Without statistics SQLite prefers the time index (it avoids a sort) even for one trace.
+    index = "INDEXED BY logs_by_trace" if query.trace_id else ""
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM logs l JOIN resources r ON r.id = l.resource_id"
+        f"SELECT {_COLUMNS} FROM logs l {index} JOIN resources r ON r.id = l.resource_id"
         f" JOIN scopes c ON c.id = l.scope_id WHERE {where}"
         f" ORDER BY l.ts DESC, l.id DESC LIMIT {limit}",
         params.values,

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 import pytest
-from argus.storage.errors import QueryError
+from argus.storage.errors import QueryError, StoreError
 from argus.storage.logs import LogQuery, LogStore
 from argus.storage.model import AnyValue, Attributes, LogRecord, Resource, Scope
 
@@ -425,3 +425,14 @@ async def test_no_cursor_when_nothing_older(log_store: LogStore, count: int) -> 
 async def test_malformed_cursor_is_a_query_error(log_store: LogStore) -> None:
     with pytest.raises(QueryError):
         await log_store.search(LogQuery(TENANT, cursor="not a cursor"))
+
+
+async def test_close_is_idempotent_and_final(log_store: LogStore) -> None:
+    await write(log_store, [record(1)])
+    await log_store.close()
+    await log_store.close()
+
+    with pytest.raises(StoreError):
+        await log_store.search(LogQuery(TENANT))
+    with pytest.raises(StoreError):
+        await write(log_store, [record(2)])

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 import pytest
+from argus.storage.errors import StoreError
 from argus.storage.model import (
     AnyValue,
     Attributes,
@@ -479,3 +480,14 @@ async def test_attribute_filter_edge_cases(trace_store: TraceStore) -> None:
     assert await found(trace_store, attributes={"q": 'say "hi"'}) == [trace_id(3)]
     assert await found(trace_store, attributes={"ключ": "значение"}) == [trace_id(4)]
     assert await found(trace_store, attributes={"n": "-7", "f": "-0.5"}) == [trace_id(4)]
+
+
+async def test_close_is_idempotent_and_final(trace_store: TraceStore) -> None:
+    await write(trace_store, [make_span(1, 1)])
+    await trace_store.close()
+    await trace_store.close()
+
+    with pytest.raises(StoreError):
+        await trace_store.get_trace(TENANT, trace_id(1))
+    with pytest.raises(StoreError):
+        await write(trace_store, [make_span(2, 2)])
