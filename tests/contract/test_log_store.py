@@ -77,8 +77,8 @@ def assert_same(actual: Any, expected: Any, path: str = "record") -> None:
         assert len(actual) == len(expected), f"{path}: {actual!r} != {expected!r}"
         for index, (a, e) in enumerate(zip(actual, expected)):
             assert_same(a, e, f"{path}[{index}]")
-    elif isinstance(expected, float):
-        assert math.isclose(actual, expected, rel_tol=0, abs_tol=0), f"{path}: {actual!r}"
+    elif isinstance(expected, float) and math.isnan(expected):
+        assert math.isnan(actual), f"{path}: {actual!r} is not nan"
     else:
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"
 
@@ -165,6 +165,21 @@ async def test_bodies_of_every_kind_round_trip(log_store: LogStore) -> None:
 
     got = (await log_store.search(LogQuery(TENANT, limit=100))).records
     assert_same(got, records[::-1])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="storage/attributes.py: NaN and ±Inf encode as null; a kvlist whose only key is "
+    "'$bytes' reads back as bytes, or fails to decode and makes the read raise",
+)
+@pytest.mark.parametrize(
+    "value", [math.nan, math.inf, {"$bytes": "AQI="}, {"$bytes": "not base64!"}], ids=repr
+)
+async def test_codec_edge_values_round_trip(log_store: LogStore, value: AnyValue) -> None:
+    await write(log_store, [record(1, value, attributes={"v": value})])
+
+    [got] = (await log_store.search(LogQuery(TENANT))).records
+    assert_same((got.body, got.attributes), (value, {"v": value}))
 
 
 # ---------------------------------------------------------------------------- idempotency, tenants

@@ -70,8 +70,8 @@ def assert_same(actual: Any, expected: Any, path: str = "span") -> None:
         assert len(actual) == len(expected), f"{path}: {actual!r} != {expected!r}"
         for index, (a, e) in enumerate(zip(actual, expected)):
             assert_same(a, e, f"{path}[{index}]")
-    elif isinstance(expected, float):
-        assert math.isclose(actual, expected, rel_tol=0, abs_tol=0), f"{path}: {actual!r}"
+    elif isinstance(expected, float) and math.isnan(expected):
+        assert math.isnan(actual), f"{path}: {actual!r} is not nan"
     else:
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"
 
@@ -198,6 +198,21 @@ async def test_spans_sharing_resource_objects_round_trip(trace_store: TraceStore
 
     got = await trace_store.get_trace(TENANT, trace_id(1))
     assert [s.resource.attributes["host"] for s in got] == ["h1", "h1", "h1", "h2"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="storage/attributes.py: NaN and ±Inf encode as null; a kvlist whose only key is "
+    "'$bytes' reads back as bytes, or fails to decode and makes the read raise",
+)
+@pytest.mark.parametrize(
+    "value", [math.nan, math.inf, {"$bytes": "AQI="}, {"$bytes": "not base64!"}], ids=repr
+)
+async def test_codec_edge_values_round_trip(trace_store: TraceStore, value: AnyValue) -> None:
+    await write(trace_store, [make_span(1, 1, attributes={"v": value})])
+
+    [span] = await trace_store.get_trace(TENANT, trace_id(1))
+    assert_same(span.attributes, {"v": value})
 
 
 # ---------------------------------------------------------------------------- get_trace
