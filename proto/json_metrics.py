@@ -43,7 +43,14 @@ from .json_fields import (
 )
 from .json_request import walk
 from .points import KIND_BY_JSON_FIELD, Series, new_point, temporality
-from .rules import EMPTY_METRIC_NAME, NO_NUMBER_VALUE, Tally, Validation, histogram_problem
+from .rules import (
+    EMPTY_METRIC_NAME,
+    NO_NUMBER_VALUE,
+    Tally,
+    Validation,
+    histogram_problem,
+    no_data_note,
+)
 
 _TEMPORALITY_NAMES: dict[str, int] = dict(AggregationTemporality.items())
 _ONE_DATA_FIELD = "only one of gauge, sum, histogram, exponentialHistogram, summary may be set"
@@ -64,7 +71,7 @@ def _metric(
     name = string(obj, "name")
     data_key, data = _data(obj)
     if data is None:
-        tally.note(f"metric {name!r} has no data")
+        tally.note(no_data_note(name))
         return
     description, unit, metadata = (
         string(obj, "description"),

@@ -23,7 +23,14 @@ from ..storage.model import (
 )
 from .pb_common import attributes, resource, scope
 from .points import KIND_BY_PB_FIELD, Series, new_point, temporality
-from .rules import EMPTY_METRIC_NAME, NO_NUMBER_VALUE, Tally, Validation, histogram_problem
+from .rules import (
+    EMPTY_METRIC_NAME,
+    NO_NUMBER_VALUE,
+    Tally,
+    Validation,
+    histogram_problem,
+    no_data_note,
+)
 
 
 def _number_problem(point: pb.NumberDataPoint) -> str | None:
@@ -56,7 +63,7 @@ def validate(request: ExportMetricsServiceRequest) -> Validation:
             for metric in scope_metrics.metrics:
                 which = metric.WhichOneof("data")
                 if which is None:
-                    tally.note(f"metric {metric.name!r} has no data")
+                    tally.note(no_data_note(metric.name))
                     continue
                 points = getattr(metric, which).data_points
                 rule = _POINT_RULES.get(which)

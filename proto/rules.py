@@ -65,6 +65,11 @@ def log_problem(trace_id: bytes, span_id: bytes) -> str | None:
     return None
 
 
+def no_data_note(metric_name: str) -> str:
+    """The note for a Metric with no data set: it counts as nothing, but is worth a word."""
+    return f"metric {metric_name[:100]!r} has no data"
+
+
 def histogram_problem(bucket_count_len: int, explicit_bounds: Sequence[float]) -> str | None:
     if bucket_count_len and bucket_count_len != len(explicit_bounds) + 1:
         return BAD_BUCKET_COUNTS

@@ -4,6 +4,7 @@ validate accepts, to_model returns exactly the accepted number of items."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -13,8 +14,9 @@ from hypothesis import strategies as st
 
 from .builders import logs_request, metrics_request, to_otlp_json, traces_request
 
+# 150 examples per test keeps the suite fast; FUZZ_EXAMPLES=5000 for a deeper search.
 FUZZ = settings(
-    max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "150")),
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
