@@ -1,40 +1,77 @@
 """Lossless JSON encoding of attribute maps and AnyValues for stores that keep them as text.
 
-JSON keeps str, bool, int, float, list and dict apart on its own; bytes are the one OTLP
-kind it lacks, so they are written as {"$bytes": "<base64>"}.
+JSON keeps str, bool, int, float, list and dict apart on its own. What it cannot hold is
+tagged with a one-key object whose key starts with "$":
+
+* bytes            -> {"$bytes": "<base64>"}
+* NaN, +Inf, -Inf  -> {"$float": "NaN" | "Infinity" | "-Infinity"}
+* a user map that itself has exactly one key starting with "$" -> {"$map": {...}}
+
+The common case (no such values) is encoded by orjson in one call; only output that could
+hold one of them (`null`, which is also how orjson writes NaN, or a `"$` key) takes the
+slower tagging walk.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 from typing import Any
 
 import orjson
 
 from .model import AnyValue, Attributes
 
-_BYTES_KEY = "$bytes"
-_BYTES_MARKER = b'"$bytes"'
+_BYTES = "$bytes"
+_FLOAT = "$float"
+_MAP = "$map"
+_SLOW_PATH_MARKERS = (b"null", b'"$')
+_FLOAT_NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def _default(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return {_BYTES_KEY: base64.b64encode(bytes(value)).decode("ascii")}
+        return {_BYTES: base64.b64encode(bytes(value)).decode("ascii")}
     raise TypeError(f"cannot encode {type(value).__name__} as an attribute value")
+
+
+def _tag(value: Any) -> Any:
+    """The value with every kind JSON lacks replaced by its tagged form."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {_FLOAT: "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {_BYTES: base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, list):
+        return [_tag(item) for item in value]
+    if isinstance(value, dict):
+        tagged = {key: _tag(item) for key, item in value.items()}
+        if len(tagged) == 1 and next(iter(tagged)).startswith("$"):
+            return {_MAP: tagged}
+        return tagged
+    return value
 
 
 def encode_value(value: AnyValue | Attributes) -> bytes:
     """Encode an AnyValue (or a whole attribute map) as compact JSON bytes."""
-    return orjson.dumps(value, default=_default)
+    encoded = orjson.dumps(value, default=_default)
+    if any(marker in encoded for marker in _SLOW_PATH_MARKERS):
+        return orjson.dumps(_tag(value))
+    return encoded
 
 
-def _restore_bytes(value: Any) -> Any:
+def _untag(value: Any) -> Any:
     if isinstance(value, dict):
-        if len(value) == 1 and _BYTES_KEY in value:
-            return base64.b64decode(value[_BYTES_KEY])
-        return {key: _restore_bytes(item) for key, item in value.items()}
+        if len(value) == 1:
+            key, item = next(iter(value.items()))
+            if key == _BYTES and isinstance(item, str):
+                return base64.b64decode(item)
+            if key == _FLOAT and item in _FLOAT_NAMES:
+                return _FLOAT_NAMES[item]
+            if key == _MAP and isinstance(item, dict):
+                return {k: _untag(v) for k, v in item.items()}
+        return {key: _untag(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_restore_bytes(item) for item in value]
+        return [_untag(item) for item in value]
     return value
 
 
@@ -44,7 +81,7 @@ def decode_value(raw: bytes | str | None) -> Any:
         return None
     data = raw.encode() if isinstance(raw, str) else raw
     decoded = orjson.loads(data)
-    return _restore_bytes(decoded) if _BYTES_MARKER in data else decoded
+    return _untag(decoded) if b'"$' in data else decoded
 
 
 def decode_attributes(raw: bytes | str | None) -> Attributes:

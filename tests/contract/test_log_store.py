@@ -167,11 +167,6 @@ async def test_bodies_of_every_kind_round_trip(log_store: LogStore) -> None:
     assert_same(got, records[::-1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage/attributes.py: NaN and ±Inf encode as null; a kvlist whose only key is "
-    "'$bytes' reads back as bytes, or fails to decode and makes the read raise",
-)
 @pytest.mark.parametrize(
     "value", [math.nan, math.inf, {"$bytes": "AQI="}, {"$bytes": "not base64!"}], ids=repr
 )

@@ -200,11 +200,6 @@ async def test_spans_sharing_resource_objects_round_trip(trace_store: TraceStore
     assert [s.resource.attributes["host"] for s in got] == ["h1", "h1", "h1", "h2"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage/attributes.py: NaN and ±Inf encode as null; a kvlist whose only key is "
-    "'$bytes' reads back as bytes, or fails to decode and makes the read raise",
-)
 @pytest.mark.parametrize(
     "value", [math.nan, math.inf, {"$bytes": "AQI="}, {"$bytes": "not base64!"}], ids=repr
 )
