@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -36,8 +37,11 @@ from argus.loadgen.sender import retry_after_seconds
 from argus.loadgen.topology import build_topology
 from argus.loadgen.traces import TraceGenerator
 
-_REQUESTS = {"/v1/traces": ExportTraceServiceRequest, "/v1/metrics": ExportMetricsServiceRequest,
-             "/v1/logs": ExportLogsServiceRequest}
+_REQUESTS: dict[str, type[Message]] = {
+    "/v1/traces": ExportTraceServiceRequest,
+    "/v1/metrics": ExportMetricsServiceRequest,
+    "/v1/logs": ExportLogsServiceRequest,
+}
 
 
 @dataclass
@@ -58,7 +62,9 @@ def _handler(rx: Received) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:
             pass
 
-        def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        def _reply(
+            self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/x-protobuf")
             self.send_header("Content-Length", str(len(body)))
@@ -122,9 +128,18 @@ async def test_loadgen_end_to_end(otlp_server: tuple[str, Received]) -> None:
     rx.throttle_traces = 2
     out = io.StringIO()
     error_rate = 0.2
-    opts = LoadgenOptions(target=url, rate=300, duration=2.0, seed=7, gzip=True, concurrency=4,
-                          error_rate=error_rate, metric_interval=0.5, batch_traces=50,
-                          headers={"X-Tenant": "test"})
+    opts = LoadgenOptions(
+        target=url,
+        rate=300,
+        duration=2.0,
+        seed=7,
+        gzip=True,
+        concurrency=4,
+        error_rate=error_rate,
+        metric_interval=0.5,
+        batch_traces=50,
+        headers={"X-Tenant": "test"},
+    )
     report = await run_loadgen(opts, out)
 
     # --- report and transport: the two 429s were retried, nothing lost
@@ -134,8 +149,9 @@ async def test_loadgen_end_to_end(otlp_server: tuple[str, Received]) -> None:
     assert rx.encodings["identity"] <= 1  # only the empty probe is not gzipped
     spans = _spans(rx)
     assert report.spans == len(spans) > 1000
-    assert report.log_records == sum(len(sl.log_records) for r in rx.logs for rl in r.resource_logs
-                                     for sl in rl.scope_logs)
+    assert report.log_records == sum(
+        len(sl.log_records) for r in rx.logs for rl in r.resource_logs for sl in rl.scope_logs
+    )
     assert 400 <= report.traces <= 700  # 300/s for 2 s
     lines = out.getvalue().splitlines()
     assert sum("traces/s" in line for line in lines) >= 1
@@ -150,31 +166,55 @@ async def test_loadgen_end_to_end(otlp_server: tuple[str, Received]) -> None:
             continue
         psvc, parent = spans[s.parent_span_id]
         assert parent.trace_id == s.trace_id
-        assert parent.start_time_unix_nano <= s.start_time_unix_nano <= s.end_time_unix_nano <= parent.end_time_unix_nano
+        assert (
+            parent.start_time_unix_nano
+            <= s.start_time_unix_nano
+            <= s.end_time_unix_nano
+            <= parent.end_time_unix_nano
+        )
         if s.kind == Span.SPAN_KIND_SERVER:
             assert parent.kind == Span.SPAN_KIND_CLIENT and psvc != svc
             edges.add((psvc, svc))
         else:
             assert psvc == svc
-    assert {("frontend", "checkout"), ("checkout", "payment"), ("checkout", "cart"), ("frontend", "cart"),
-            ("frontend", "currency")} <= edges
-    db = [(svc, attributes_dict(s.attributes)) for svc, s in spans.values()
-          if any(a.key == "db.system" for a in s.attributes)]
+    assert {
+        ("frontend", "checkout"),
+        ("checkout", "payment"),
+        ("checkout", "cart"),
+        ("frontend", "cart"),
+        ("frontend", "currency"),
+    } <= edges
+    db = [
+        (svc, attributes_dict(s.attributes))
+        for svc, s in spans.values()
+        if any(a.key == "db.system" for a in s.attributes)
+    ]
     assert {svc for svc, _ in db} == {"checkout", "cart"}
     assert all(a["db.system"] == "postgresql" and a["db.statement"] for _, a in db)
-    server_attrs = [attributes_dict(s.attributes) for _, s in spans.values() if s.kind == Span.SPAN_KIND_SERVER]
-    assert all({"http.request.method", "http.route", "http.response.status_code", "url.path"} <= a.keys()
-               for a in server_attrs)
+    server_attrs = [
+        attributes_dict(s.attributes) for _, s in spans.values() if s.kind == Span.SPAN_KIND_SERVER
+    ]
+    assert all(
+        {"http.request.method", "http.route", "http.response.status_code", "url.path"} <= a.keys()
+        for a in server_attrs
+    )
     now = time.time_ns()
     assert all(now - 30e9 < s.end_time_unix_nano <= now for _, s in spans.values())
 
     # --- errors: share of traces with an ERROR span, exception events, card declines
-    errored = {tid for tid, ss in by_trace.items() if any(s.status.code == Status.STATUS_CODE_ERROR for _, s in ss)}
+    errored = {
+        tid
+        for tid, ss in by_trace.items()
+        if any(s.status.code == Status.STATUS_CODE_ERROR for _, s in ss)
+    }
     share = len(errored) / len(by_trace)
     assert abs(share - error_rate) < 0.07, share
     exc_events = [e for _, s in spans.values() for e in s.events if e.name == "exception"]
-    assert exc_events and all({"exception.type", "exception.message", "exception.stacktrace"}
-                              <= attributes_dict(e.attributes).keys() for e in exc_events)
+    assert exc_events and all(
+        {"exception.type", "exception.message", "exception.stacktrace"}
+        <= attributes_dict(e.attributes).keys()
+        for e in exc_events
+    )
 
     # --- links: async email jobs point at a PRODUCER span of another trace
     linked = [s for svc, s in spans.values() if s.links]
@@ -220,21 +260,46 @@ async def test_loadgen_end_to_end(otlp_server: tuple[str, Received]) -> None:
                         assert m.histogram.aggregation_temporality == 2
                         for dp in m.histogram.data_points:
                             assert sum(dp.bucket_counts) == dp.count
-                            key = (inst, m.name, tuple(sorted(attributes_dict(dp.attributes).items())))
-                            series[key].append((dp.start_time_unix_nano, dp.time_unix_nano, dp.count))
+                            key = (
+                                inst,
+                                m.name,
+                                tuple(sorted(attributes_dict(dp.attributes).items())),
+                            )
+                            series[key].append(
+                                (dp.start_time_unix_nano, dp.time_unix_nano, dp.count)
+                            )
                             for ex in dp.exemplars:
                                 n_exemplars += 1
                                 svc, span = spans[ex.span_id]
-                                assert span.trace_id == ex.trace_id and span.kind == Span.SPAN_KIND_SERVER
-                                assert abs((span.end_time_unix_nano - span.start_time_unix_nano) / 1e9
-                                           - ex.as_double) < 1e-6
+                                assert (
+                                    span.trace_id == ex.trace_id
+                                    and span.kind == Span.SPAN_KIND_SERVER
+                                )
+                                assert (
+                                    abs(
+                                        (span.end_time_unix_nano - span.start_time_unix_nano) / 1e9
+                                        - ex.as_double
+                                    )
+                                    < 1e-6
+                                )
                     elif m.HasField("sum") and m.sum.is_monotonic:
                         for dp in m.sum.data_points:
-                            key = (inst, m.name, tuple(sorted(attributes_dict(dp.attributes).items())))
-                            series[key].append((dp.start_time_unix_nano, dp.time_unix_nano, dp.as_int))
+                            key = (
+                                inst,
+                                m.name,
+                                tuple(sorted(attributes_dict(dp.attributes).items())),
+                            )
+                            series[key].append(
+                                (dp.start_time_unix_nano, dp.time_unix_nano, dp.as_int)
+                            )
     assert n_exemplars > 0
-    assert {"http.server.request.duration", "http.server.active_requests", "process.cpu.utilization",
-            "app.orders.placed", "app.payment.transactions"} <= names
+    assert {
+        "http.server.request.duration",
+        "http.server.active_requests",
+        "process.cpu.utilization",
+        "app.orders.placed",
+        "app.payment.transactions",
+    } <= names
     grew = 0
     for points in series.values():
         points.sort(key=lambda p: p[1])
@@ -250,8 +315,10 @@ async def test_unreachable_target_fails_fast() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again at the end of the block: nothing listens there
     t = time.monotonic()
-    with pytest.raises(LoadgenError, match="cannot reach OTLP/HTTP target .*:%d" % port):
-        await run_loadgen(LoadgenOptions(target=f"http://127.0.0.1:{port}", duration=1), io.StringIO())
+    with pytest.raises(LoadgenError, match=f"cannot reach OTLP/HTTP target .*:{port}"):
+        await run_loadgen(
+            LoadgenOptions(target=f"http://127.0.0.1:{port}", duration=1), io.StringIO()
+        )
     assert time.monotonic() - t < 5
 
 
@@ -264,12 +331,35 @@ async def test_wrong_endpoint_is_reported(otlp_server: tuple[str, Received]) -> 
 def test_cli_arguments() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    ns = parser.parse_args(["--target", "http://h:4318", "--rate", "20", "--duration", "0", "--seed", "3",
-                            "--gzip", "--concurrency", "8", "--header", "Authorization=Bearer a=b",
-                            "--header", "X-Tenant=t1"])
+    ns = parser.parse_args(
+        [
+            "--target",
+            "http://h:4318",
+            "--rate",
+            "20",
+            "--duration",
+            "0",
+            "--seed",
+            "3",
+            "--gzip",
+            "--concurrency",
+            "8",
+            "--header",
+            "Authorization=Bearer a=b",
+            "--header",
+            "X-Tenant=t1",
+        ]
+    )
     opts = options_from_args(ns)
-    assert opts == LoadgenOptions(target="http://h:4318", rate=20, duration=0, seed=3, gzip=True, concurrency=8,
-                                  headers={"Authorization": "Bearer a=b", "X-Tenant": "t1"})
+    assert opts == LoadgenOptions(
+        target="http://h:4318",
+        rate=20,
+        duration=0,
+        seed=3,
+        gzip=True,
+        concurrency=8,
+        headers={"Authorization": "Bearer a=b", "X-Tenant": "t1"},
+    )
     with pytest.raises(SystemExit):
         parser.parse_args(["--header", "novalue"])
 
@@ -278,7 +368,16 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds("3") == 3
     assert retry_after_seconds(None) is None
     assert retry_after_seconds("garbage") is None
-    assert 0 <= (retry_after_seconds(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 5))) or 0) <= 5
+    assert (
+        0
+        <= (
+            retry_after_seconds(
+                time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 5))
+            )
+            or 0
+        )
+        <= 5
+    )
 
 
 def test_seed_makes_traces_reproducible() -> None:
@@ -288,7 +387,11 @@ def test_seed_makes_traces_reproducible() -> None:
         batch = gen.new_batch()
         for _ in range(50):
             gen.add_trace(batch, 10**18)
-        return sorted((s.span_id, s.name) for rs in batch.request.resource_spans for ss in rs.scope_spans
-                      for s in ss.spans)
+        return sorted(
+            (s.span_id, s.name)
+            for rs in batch.request.resource_spans
+            for ss in rs.scope_spans
+            for s in ss.spans
+        )
 
     assert build(1) == build(1) != build(2)
