@@ -145,7 +145,8 @@ async def test_loadgen_end_to_end(otlp_server: tuple[str, Received]) -> None:
     # --- report and transport: the two 429s were retried, nothing lost
     assert rx.statuses[("/v1/traces", 429)] == 2
     assert report.retries >= 2
-    assert report.failed_requests == {} and report.dropped == {}
+    assert report.failed_requests == 0 and report.failed_by_status == {} and report.dropped == {}
+    assert report.ok
     assert rx.encodings["identity"] <= 1  # only the empty probe is not gzipped
     spans = _spans(rx)
     assert report.spans == len(spans) > 1000

@@ -42,34 +42,34 @@ class LoadgenOptions:
 
 @dataclass
 class LoadgenReport:
-    traces: int = 0  # traces in export requests the target accepted (2xx)
-    spans: int = (
-        0  # acknowledged: in 2xx answers, minus what the target reported rejected (partial success)
-    )
-    metric_points: int = 0
-    log_records: int = 0
-    spans_sent: int = 0  # in 2xx-answered requests, before partial-success rejections
+    """What the run sent. "Acknowledged" items were in 2xx-answered requests, minus any the
+    target reported rejected (OTLP partial success); the `*_sent` counts are before that."""
+
+    traces: int = 0  # traces in acknowledged export requests
+    spans: int = 0  # acknowledged spans
+    metric_points: int = 0  # acknowledged data points
+    log_records: int = 0  # acknowledged log records
+    spans_sent: int = 0
     metric_points_sent: int = 0
     log_records_sent: int = 0
-    dropped: dict[str, int] = field(
-        default_factory=dict
-    )  # signal -> items lost to requests that failed for good
+    # signal -> items lost in requests that failed for good
+    dropped: dict[str, int] = field(default_factory=dict)
     requests: int = 0  # HTTP requests, retries included
-    failed_requests: dict[str, int] = field(
-        default_factory=dict
-    )  # status code or error -> requests given up on
+    failed_requests: int = 0  # requests given up on (after retries)
+    # HTTP status (e.g. "500") or transport error name -> requests given up on
+    failed_by_status: dict[str, int] = field(default_factory=dict)
     retries: int = 0
     elapsed: float = 0.0  # seconds
 
     @property
     def ok(self) -> bool:
-        return not self.failed_requests and self.traces > 0
+        return self.failed_requests == 0 and self.traces > 0
 
 
 async def run_loadgen(options: LoadgenOptions, out: TextIO = sys.stderr) -> LoadgenReport:
     """Generate and send telemetry until `options.duration` elapses (or Ctrl-C when it is 0)."""
     if options.rate <= 0:
-        raise LoadgenError("--rate must be positive")
+        raise ValueError("rate must be positive")
     from argus.loadgen.runner import run
 
     return await run(options, out)

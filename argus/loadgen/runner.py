@@ -76,7 +76,8 @@ async def run(options: LoadgenOptions, out: TextIO) -> LoadgenReport:
         log_records_sent=stats.sent["logs"],
         dropped={k: v for k, v in stats.dropped.items() if v},
         requests=stats.requests,
-        failed_requests=dict(stats.failed),
+        failed_requests=sum(stats.failed.values()),
+        failed_by_status=dict(stats.failed),
         retries=stats.retries,
         elapsed=elapsed,
     )
@@ -190,15 +191,13 @@ def _summary(r: LoadgenReport) -> str:
     line = (
         f"loadgen: {r.elapsed:.1f}s, sent {r.traces:,} traces, "
         f"{r.spans:,} spans ({r.spans / el:,.0f}/s), "
-        f"{r.metric_points:,} metric points, {r.log_records:,} log records in {r.requests:,} requests; "
-        f"{sum(r.failed_requests.values())} failed, {r.retries} retries"
+        f"{r.metric_points:,} metric points, {r.log_records:,} log records "
+        f"in {r.requests:,} requests; "
+        f"{r.failed_requests} failed, {r.retries} retries"
     )
-    if r.failed_requests:
-        line += (
-            " (failures: "
-            + ", ".join(f"{k}: {v}" for k, v in sorted(r.failed_requests.items()))
-            + ")"
-        )
+    if r.failed_by_status:
+        failures = ", ".join(f"{k}: {v}" for k, v in sorted(r.failed_by_status.items()))
+        line += f" (failures: {failures})"
     rejected = {
         "spans": r.spans_sent - r.spans,
         "points": r.metric_points_sent - r.metric_points,

@@ -44,8 +44,11 @@ _JSON_REJECTED = {
 }
 
 
-class LoadgenError(Exception):
-    """A condition that stops the run, with a one-line message for the user."""
+class LoadgenError(ConnectionError):
+    """The target can't be used (unreachable, not OTLP, unauthorized): a one-line message.
+
+    A ConnectionError so callers that only know the builtin hierarchy still catch it.
+    """
 
 
 @dataclass(slots=True)
