@@ -77,6 +77,17 @@ class Runtime:
             self.tasks.append(asyncio.create_task(indexer.run(), name=indexer.name))
         self.ready = True
 
+    def indexing_status(self) -> dict[str, dict[str, int]]:
+        return {
+            signal.value: {
+                "lag_bytes": indexer.lag_bytes(),
+                "indexed_items": indexer.stats.items,
+                "dead_letters": indexer.stats.dead_letters,
+                "store_failures": indexer.stats.store_failures,
+            }
+            for signal, indexer in self.indexers.items()
+        }
+
     async def close(self) -> None:
         """Give indexers a bounded time to catch up, then stop and close everything.
         Nothing acknowledged is lost either way: what is not indexed stays in the log."""

@@ -77,7 +77,7 @@ async def serve(settings: Settings) -> None:
     )
     servers = [
         _uvicorn(receiver.app()),
-        _uvicorn(create_api_app(runtime.query, lambda: runtime.ready)),
+        _uvicorn(create_api_app(runtime.query, lambda: runtime.ready, runtime.indexing_status)),
     ]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

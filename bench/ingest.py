@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import multiprocessing as mp
 import os
@@ -408,6 +409,25 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None
     raise RuntimeError(f"{url} not ready after {timeout:.0f}s")
 
 
+def _indexing(status_url: str, sig: str) -> dict[str, int]:
+    with urllib.request.urlopen(status_url, timeout=10) as response:
+        return json.loads(response.read())["indexing"][sig]  # type: ignore[no-any-return]
+
+
+def _indexed_items(status_url: str, sig: str) -> int:
+    return _indexing(status_url, sig)["indexed_items"]
+
+
+def _wait_indexed(status_url: str, sig: str, before: int, started: float) -> tuple[int, float]:
+    """Wait until the signal's indexer has caught up with everything acknowledged; return
+    the items it indexed and the seconds from the signal's start until then."""
+    while True:
+        state = _indexing(status_url, sig)
+        if state["lag_bytes"] == 0:
+            return state["indexed_items"] - before, time.monotonic() - started
+        time.sleep(0.2)
+
+
 def _cpu_seconds(pid: int) -> float:
     """user+system CPU of a process and its live descendants (Linux /proc), 0 elsewhere."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -540,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.warmup:g}s warm-up + {args.seconds:g}s ...",
                 file=sys.stderr,
             )
+            status_url = f"http://{host}:{api}/readyz" if data_dir else None
+            indexed0 = _indexed_items(status_url, sig) if status_url else 0
             cpu0 = _cpu_seconds(proc.pid) if proc else 0.0
             disk0 = _dir_bytes(data_dir) if data_dir else 0
             t0 = time.monotonic()
@@ -556,7 +578,10 @@ def main(argv: list[str] | None = None) -> int:
             wall = time.monotonic() - t0
             cpu = (_cpu_seconds(proc.pid) - cpu0) / wall if proc else float("nan")
             disk = (_dir_bytes(data_dir) - disk0) if data_dir else None
-            rows.append((sig, per_req, res, cpu, disk))
+            indexed = (
+                _wait_indexed(status_url, sig, indexed0, t0) if status_url else None
+            )
+            rows.append((sig, per_req, res, cpu, disk, indexed))
         ok = True
     except (RuntimeError, OSError) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
@@ -585,15 +610,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} cores, {args.clients} connections over {args.procs} client process(es), "
         f"{args.seconds:g}s measured after {args.warmup:g}s warm-up per signal; "
         "server CPU in cores (1.0 = one core busy, client excluded); data dir bytes/item: growth "
-        "of the server's data dir during that signal's run, WAL included.\n"
+        "of the server's data dir during that signal's run, WAL included; indexed items/s: "
+        "items stored and queryable divided by the time from the signal's first request until "
+        "the indexer had caught up (warm-up included), i.e. the sustained store rate.\n"
     )
     print(
         "| signal | items/request | accepted items/s | requests/s | p50 ms | p95 ms | non-200"
         " | server CPU |"
-        " data dir bytes/item |"
+        " data dir bytes/item | indexed items/s | caught up after s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
-    for sig, per_req, res, cpu, disk in rows:
+    print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    for sig, per_req, res, cpu, disk, indexed in rows:
+        indexed_rate = f"{indexed[0] / indexed[1]:,.0f}" if indexed else "-"
+        caught_up = f"{indexed[1]:.1f}" if indexed else "-"
         other = ", ".join(f"{k}: {v}" for k, v in sorted(res.other.items())) or "0"
         per_item = f"{disk / res.accepted:.0f}" if disk is not None and res.accepted else "-"
         cpu_s = "-" if math.isnan(cpu) else f"{cpu:.2f}"
@@ -601,7 +630,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {sig} | {per_req:.0f} {ITEM_NAMES[sig]} "
             f"| {res.accepted / args.seconds:,.0f} {ITEM_NAMES[sig]}/s | "
             f"{res.ok_requests / args.seconds:,.0f} | {_pct(res.latencies, 0.5) * 1e3:.1f} | "
-            f"{_pct(res.latencies, 0.95) * 1e3:.1f} | {other} | {cpu_s} | {per_item} |"
+            f"{_pct(res.latencies, 0.95) * 1e3:.1f} | {other} | {cpu_s} | {per_item} "
+            f"| {indexed_rate} | {caught_up} |"
         )
     return 0
 

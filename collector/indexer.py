@@ -103,6 +103,10 @@ class Indexer:
     def lag(self) -> bool:
         return self._applied < self._wal.durable_end
 
+    def lag_bytes(self) -> int:
+        """Acknowledged bytes not yet in the store."""
+        return self._wal.bytes_between(self._applied, self._wal.durable_end)
+
     async def run(self) -> None:
         """Index until cancelled. Store failures are retried with backoff forever: the
         data is safe in the log meanwhile."""

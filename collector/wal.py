@@ -102,6 +102,20 @@ class WriteAheadLog:
     def segments(self) -> list[int]:
         return sorted(int(p.stem) for p in self._dir.glob(f"*{_SUFFIX}") if p.stem.isdigit())
 
+    def bytes_between(self, start: WalPosition, end: WalPosition) -> int:
+        """Log bytes from `start` to `end` (e.g. not yet indexed), counting whole segments
+        in between by their file size."""
+        if end <= start:
+            return 0
+        if start.segment == end.segment:
+            return end.offset - start.offset
+        total = end.offset
+        for segment in self.segments():
+            if start.segment <= segment < end.segment:
+                size = self._path(segment).stat().st_size
+                total += size - (start.offset if segment == start.segment else 0)
+        return total
+
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self._dir.glob(f"*{_SUFFIX}"))
 
@@ -168,28 +182,41 @@ class WriteAheadLog:
     def read(
         self, start: WalPosition, max_bytes: int, end: WalPosition | None = None
     ) -> list[WalRecord]:
-        """Records from `start` up to about `max_bytes` (at least one if any), never past
-        `end` nor past the durable end. Blocking: call from a thread."""
+        """Consecutive records from `start`, about `max_bytes` of them (at least one if any),
+        never past `end` nor past the durable end. Blocking: call from a thread."""
         limit = min(end, self._durable) if end is not None else self._durable
         records: list[WalRecord] = []
         size = 0
-        for segment in self.segments():
-            if segment < start.segment or segment > limit.segment:
-                continue
-            offset = start.offset if segment == start.segment else 0
-            stop = limit.offset if segment == limit.segment else None
-            for record in self._read_segment(segment, offset, stop, max_bytes - size):
-                records.append(record)
-                size += len(record.body)
-            if size >= max_bytes:
+        position = start
+        while position < limit and size < max_bytes:
+            stop = limit.offset if position.segment == limit.segment else None
+            found = self._read_segment(position.segment, position.offset, stop, max_bytes - size)
+            if found:
+                records.extend(found)
+                size += sum(len(record.body) for record in found)
+                position = found[-1].next_position
+            elif position.segment < limit.segment:
+                self._check_sealed_end(position)
+                position = WalPosition(position.segment + 1, 0)
+            else:
                 break
         return records
+
+    def _check_sealed_end(self, position: WalPosition) -> None:
+        """A sealed segment must end exactly where its last record does; anything after it
+        is corruption on disk, which is reported rather than skipped silently."""
+        size = self._path(position.segment).stat().st_size
+        if position.offset != size:
+            raise WalError(
+                0, f"corrupt write-ahead log segment {position.segment}: no valid record at "
+                f"offset {position.offset} of {size}"
+            )
 
     def _read_segment(
         self, segment: int, offset: int, stop: int | None, max_bytes: int
     ) -> list[WalRecord]:
         """Complete records from `offset`, reading only as much of the file as needed."""
-        chunk = max(max_bytes, 1 << 20)
+        chunk = max(max_bytes, 64 * 1024)
         with open(self._path(segment), "rb") as file:
             file.seek(offset)
             data = file.read(chunk if stop is None else min(chunk, stop - offset))

@@ -28,7 +28,11 @@ class ArgusGraphQL(GraphQL[QueryContext, None]):
         )
 
 
-def create_api_app(service: QueryService, is_ready: Callable[[], bool]) -> Starlette:
+def create_api_app(
+    service: QueryService,
+    is_ready: Callable[[], bool],
+    indexing_status: Callable[[], dict[str, Any]],
+) -> Starlette:
     graphql = ArgusGraphQL(service)
 
     async def healthz(request: Request) -> Response:
@@ -37,7 +41,8 @@ def create_api_app(service: QueryService, is_ready: Callable[[], bool]) -> Starl
     async def readyz(request: Request) -> Response:
         ready = is_ready()
         return JSONResponse(
-            {"status": "ready" if ready else "starting"}, status_code=200 if ready else 503
+            {"status": "ready" if ready else "starting", "indexing": indexing_status()},
+            status_code=200 if ready else 503,
         )
 
     routes = [

@@ -6,7 +6,9 @@ import asyncio
 import os
 from pathlib import Path
 
-from argus.collector.wal import WalPosition, WriteAheadLog
+import pytest
+
+from argus.collector.wal import WalError, WalPosition, WriteAheadLog
 
 
 async def test_concurrent_appends_are_all_readable_in_order(tmp_path: Path) -> None:
@@ -72,4 +74,34 @@ async def test_corrupted_record_ends_the_readable_log(tmp_path: Path) -> None:
     (tmp_path / "00000001.wal").write_bytes(bytes(data))
     reopened = WriteAheadLog.open(tmp_path, segment_bytes=1 << 20)
     assert [r.body for r in reopened.read(first, 1 << 30)] == [b"first"]
+    reopened.close()
+
+
+async def test_reading_in_small_batches_returns_every_record_once_in_order(tmp_path: Path) -> None:
+    """The indexer's access pattern: read a little, advance, read again, across segments."""
+    wal = WriteAheadLog.open(tmp_path, segment_bytes=50_000)
+    bodies = [index.to_bytes(4, "big") * 250 for index in range(400)]  # 1,000 bytes each
+    for chunk in range(0, 400, 20):
+        await asyncio.gather(*(wal.append("t", 1, body) for body in bodies[chunk : chunk + 20]))
+    assert len(wal.segments()) >= 5
+    seen: list[bytes] = []
+    position = WalPosition(1, 0)
+    while batch := wal.read(position, max_bytes=3_000):
+        seen.extend(record.body for record in batch)
+        position = batch[-1].next_position
+    assert seen == bodies
+    wal.close()
+
+
+async def test_garbage_in_a_sealed_segment_is_an_error_not_a_skip(tmp_path: Path) -> None:
+    wal = WriteAheadLog.open(tmp_path, segment_bytes=1_000)
+    for _ in range(4):
+        await wal.append("t", 1, b"y" * 600)
+    wal.close()
+    with open(tmp_path / "00000001.wal", "ab") as file:
+        file.write(b"garbage after the last record")
+    reopened = WriteAheadLog.open(tmp_path, segment_bytes=1_000)
+    first = reopened.read(WalPosition(1, 0), 10)
+    with pytest.raises(WalError, match="corrupt"):
+        reopened.read(first[-1].next_position, 10)
     reopened.close()
