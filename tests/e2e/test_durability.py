@@ -73,3 +73,34 @@ def test_kill_9_while_sending_keeps_every_acknowledged_record(fresh_argus: Argus
     # Records durable at the kill but not yet answered may be stored too: only a subset
     # relation is promised.
     eventually(lambda: _found(server, service) >= acknowledged, timeout=30)
+
+
+def test_everything_acknowledged_is_indexed_across_segments(fresh_argus: ArgusProcess) -> None:
+    """Many small index batches over many WAL segments: every span reaches the store."""
+    config = fresh_argus.data_dir.parent / "small-wal.toml"
+    config.write_text("[ingest]\nwal_segment_bytes = 200000\nindex_batch_bytes = 30000\n")
+    fresh_argus.extra_args = ["--config", str(config)]
+    server = fresh_argus.start()
+    service = f"volume-{uuid.uuid4().hex[:6]}"
+    sent: set[str] = set()
+    with httpx.Client() as client:
+        for _ in range(150):
+            trace_ids = [uuid.uuid4().bytes for _ in range(20)]
+            response = client.post(
+                f"{server.otlp_url}/v1/traces",
+                content=_trace_request(service, trace_ids),
+                headers=PROTOBUF,
+            )
+            assert response.status_code == 200
+            sent.update(trace_id.hex() for trace_id in trace_ids)
+
+    def indexed() -> int:
+        state = httpx.get(f"{server.api_url}/readyz").json()["indexing"]["traces"]
+        return state["indexed_items"] if state["lag_bytes"] == 0 else 0
+
+    assert eventually(indexed, timeout=60) == len(sent) == 3000
+    sample = random.Random(1).sample(sorted(sent), 20)
+    for trace_id in sample:
+        assert server.graphql(
+            "query($t: String!) { trace(traceId: $t) { spanCount } }", {"t": trace_id}
+        )["trace"] == {"spanCount": 1}
