@@ -118,11 +118,13 @@ class DuckDBMetricStore:
     def _compact_locked(self, max_chunks: int) -> None:
         with self._db_write_lock:
             self._check_open()
-            self._compact(max_chunks)
+            self._compact(max_chunks, force=True)
 
-    def _compact(self, max_chunks: int) -> None:
+    def _compact(self, max_chunks: int, force: bool = False) -> None:
         try:
-            self._rollups = compact(self._con, self._rollups, time.time_ns(), max_chunks)
+            self._rollups = compact(
+                self._con, self._rollups, time.time_ns(), max_chunks, force
+            )
         except duckdb.Error:  # the write itself is committed; the next write retries this
             log.exception("rolling up metric chunks failed")
 

@@ -111,7 +111,8 @@ def selection_tables(
 
 
 def numeric_sql(query: SeriesQuery, metric_ids: Iterable[int], rollups: RollupState) -> str:
-    """SQL giving (grp, b, v) for gauges and sums; needs `sel_series` and `sel_lid`."""
+    """SQL giving (grp, b, v) for gauges and sums; needs `sel_series` and `sel_lid`.
+    Each part (rollups, raw ranges) yields partial sums per series and step, which add."""
     start, end, step = query.start_unix_nano, query.end_unix_nano, query.step_nano
     parts: list[str] = []
     raw_from = start
@@ -119,27 +120,46 @@ def numeric_sql(query: SeriesQuery, metric_ids: Iterable[int], rollups: RollupSt
         if step % resolution or start % resolution:
             continue
         rolled_end = min(end // resolution * resolution, rollups.watermark or 0)
-        if rolled_end > start and rollups.covers(start, rolled_end):
-            ids = ", ".join(str(int(i)) for i in metric_ids)
-            parts.append(f"""
-                SELECT r.lid, (r.bucket - {start}) // {step} AS b, r.cnt, r.sum, r.inc
-                FROM {table} r JOIN sel_lid s ON r.lid = s.lid
-                WHERE r.metric_id IN ({ids}) AND r.bucket >= {start} AND r.bucket < {rolled_end}""")
+        if rolled_end > start:
+            stale = rollups.stale_ranges(start, rolled_end)
+            parts.append(_rollup_part(query, table, metric_ids, rolled_end, stale))
+            parts.extend(_raw_part(query, lo, hi) for lo, hi in stale)
             raw_from = rolled_end
         break
     if raw_from < end:
-        parts.append(_raw_part(query, raw_from))
-    value = f"sum(inc) / {step / NS!r}" if query.rate else "sum(sum) / sum(cnt)"
+        parts.append(_raw_part(query, raw_from, end))
+    seconds = repr(step / NS)
+    if len(parts) == 1:  # one source: its rows are already one per series and step
+        value = f"inc / {seconds}" if query.rate else "sum / cnt"
+        per = f"SELECT lid, b, {value} AS v FROM parts"
+    else:
+        value = f"sum(inc) / {seconds}" if query.rate else "sum(sum) / sum(cnt)"
+        per = f"SELECT lid, b, {value} AS v FROM parts GROUP BY lid, b"
     return f"""
         WITH parts AS ({" UNION ALL ".join(parts)}),
-        per AS (SELECT lid, b, {value} AS v FROM parts GROUP BY lid, b)
+        per AS ({per})
         SELECT g.grp, per.b, {query.aggregation.value}(per.v) AS v
         FROM per JOIN sel_lid g ON per.lid = g.lid
         WHERE per.v IS NOT NULL GROUP BY g.grp, per.b ORDER BY g.grp, per.b"""
 
 
-def _raw_part(query: SeriesQuery, lo: int) -> str:
-    start, end, step = query.start_unix_nano, query.end_unix_nano, query.step_nano
+def _rollup_part(
+    query: SeriesQuery, table: str, metric_ids: Iterable[int], rolled_end: int,
+    stale: list[tuple[int, int]],
+) -> str:
+    start, step = query.start_unix_nano, query.step_nano
+    ids = ", ".join(str(int(i)) for i in metric_ids)
+    skip = "".join(f" AND NOT (r.bucket >= {lo} AND r.bucket < {hi})" for lo, hi in stale)
+    return f"""
+        SELECT r.lid, (r.bucket - {start}) // {step} AS b, sum(r.cnt) AS cnt,
+               sum(r.sum) AS sum, sum(r.inc) AS inc
+        FROM {table} r JOIN sel_lid s ON r.lid = s.lid
+        WHERE r.metric_id IN ({ids}) AND r.bucket >= {start} AND r.bucket < {rolled_end}{skip}
+        GROUP BY r.lid, b"""
+
+
+def _raw_part(query: SeriesQuery, lo: int, end: int) -> str:
+    start, step = query.start_unix_nano, query.step_nano
     if query.rate:
         return f"""
             SELECT lid, (ts - {start}) // {step} AS b, count(*) AS cnt, sum(value) AS sum,

@@ -3,7 +3,7 @@
 A chunk is compacted once it is GRACE_NS older than the newest point (and the wall
 clock), so rollups never race live data. `watermark` is the end of the compacted prefix
 of time: every chunk before it has its rollups, except the `dirty` ones, which late points
-made stale and which are recomputed first. Raw points are never deleted, so a reader may
+made stale and which are recomputed first (at most once a minute). Raw points are never deleted, so a reader may
 use any state it has seen: what the rollups do not cover, it reads raw.
 
 A rollup row per logical series and bucket holds count, sum, min, max, last and `inc`,
@@ -13,11 +13,14 @@ rates over a step that is a multiple of the bucket are sums of rollup rows.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import duckdb
 
 from .duckdb_metrics_schema import CHUNK_NS, GRACE_NS, LOOKBACK_NS, ROLLUPS
+
+STALE_DELAY_S = 60.0
 
 _DELTA, _SUM_KIND = 1, 2  # Temporality.DELTA, MetricKind.SUM
 
@@ -54,24 +57,32 @@ class RollupState:
     watermark: int | None = None
     dirty: frozenset[int] = frozenset()
     newest: int | None = None  # the newest numeric point's time
+    stale_pass_at: float = 0.0  # time.monotonic() of the last recomputation of stale chunks
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> RollupState:
-        row = con.execute("SELECT value FROM rollup_state WHERE name = 'watermark'").fetchone()
+        # fetchall, not fetchone: DuckDB 2 refuses some calls on a connection that still
+        # holds an unfinished result
+        rows = con.execute("SELECT value FROM rollup_state WHERE name = 'watermark'").fetchall()
         dirty = frozenset(c for (c,) in con.execute("SELECT chunk FROM rollup_dirty").fetchall())
-        newest = con.execute("SELECT max(ts) FROM numeric_points").fetchone()
-        return cls(row[0] if row else None, dirty, newest[0] if newest else None)
+        ((newest,),) = con.execute("SELECT max(ts) FROM numeric_points").fetchall()
+        return cls(rows[0][0] if rows else None, dirty, newest)
 
     def after_write(self, newest: int | None, dirty: list[int]) -> RollupState:
         if newest is not None and (self.newest is None or newest > self.newest):
             return replace(self, newest=newest, dirty=self.dirty.union(dirty))
         return replace(self, dirty=self.dirty.union(dirty)) if dirty else self
 
-    def covers(self, start: int, end: int) -> bool:
-        """Whether rollups are complete for [start, end)."""
-        if self.watermark is None or end > self.watermark:
-            return False
-        return not any(c + CHUNK_NS > start and c < end for c in self.dirty)
+    def stale_ranges(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The parts of [start, end) whose rollups are stale, merged and clipped."""
+        ranges: list[tuple[int, int]] = []
+        for chunk in sorted(c for c in self.dirty if c + CHUNK_NS > start and c < end):
+            lo, hi = max(chunk, start), min(chunk + CHUNK_NS, end)
+            if ranges and ranges[-1][1] == lo:
+                ranges[-1] = (ranges[-1][0], hi)
+            else:
+                ranges.append((lo, hi))
+        return ranges
 
     def horizon(self, now_ns: int) -> int | None:
         """Chunks starting before this are due for compaction."""
@@ -81,15 +92,22 @@ class RollupState:
 
 
 def compact(
-    con: duckdb.DuckDBPyConnection, state: RollupState, now_ns: int, max_chunks: int
+    con: duckdb.DuckDBPyConnection, state: RollupState, now_ns: int, max_chunks: int,
+    force: bool = False,
 ) -> RollupState:
-    """Compact up to `max_chunks` due chunks, stale ones first; returns the new state."""
-    for _ in range(max_chunks):
-        if state.dirty:
-            chunk = min(state.dirty)
+    """Compact up to `max_chunks` due chunks, stale ones first; returns the new state.
+
+    Stale chunks are recomputed at most every STALE_DELAY_S unless forced: a backfill
+    would otherwise recompute the same chunk for every batch. Readers meanwhile read
+    stale chunks raw."""
+    monotonic = time.monotonic()
+    if state.dirty and (force or monotonic - state.stale_pass_at >= STALE_DELAY_S):
+        state = replace(state, stale_pass_at=monotonic)
+        for chunk in sorted(state.dirty)[:max_chunks]:
             _compact_chunk(con, chunk, True, state.watermark)
             state = replace(state, dirty=state.dirty - {chunk})
-            continue
+            max_chunks -= 1
+    for _ in range(max_chunks):
         horizon = state.horizon(now_ns)
         if horizon is None or (state.watermark is not None and state.watermark >= horizon):
             break
@@ -103,10 +121,9 @@ def compact(
 
 
 def _next_chunk(con: duckdb.DuckDBPyConnection, watermark: int | None, horizon: int) -> int | None:
-    row = con.execute(
+    ((first,),) = con.execute(
         "SELECT min(ts) FROM numeric_points WHERE ts >= ?", [watermark or 0]
-    ).fetchone()
-    first: int | None = row[0] if row else None
+    ).fetchall()
     if first is None or first >= horizon:
         return None
     return int(first) // CHUNK_NS * CHUNK_NS

@@ -101,6 +101,12 @@ def _prepare(tenant: str, points: Sequence[MetricPoint], catalog: Catalog) -> Pr
     delta = CatalogDelta(catalog)
     known = catalog.variant_ids.get(tenant, {})
     numeric, histogram, other = _Columns(), _Columns(), _Columns()
+    # gauges and sums are most points: their columns are appended to inline, through
+    # bound methods (this loop is the store's main CPU cost)
+    add_series, add_ts = numeric.series_id.append, numeric.ts.append
+    add_start, add_flags = numeric.start_ts.append, numeric.flags.append
+    add_exemplars, add_value = numeric.exemplars.append, numeric.col("value").append
+    add_is_int = numeric.col("is_int").append
     resources: dict[int, bytes] = {}
     scopes: dict[int, bytes] = {}
     latest: dict[str, VariantKey] = {}
@@ -120,7 +126,16 @@ def _prepare(tenant: str, points: Sequence[MetricPoint], catalog: Catalog) -> Pr
         latest[point.name] = key
         kind = point.kind
         if kind == _GAUGE or kind == _SUM:
-            _add_numeric(numeric, series_id, point)
+            value = point.value
+            if value is None:
+                raise ValueError(f"{point.name}: a {kind!r} point without a value")
+            add_series(series_id)
+            add_ts(point.time_unix_nano)
+            add_start(point.start_time_unix_nano)
+            add_flags(point.flags)
+            add_exemplars(encode_exemplars(point.exemplars) if point.exemplars else None)
+            add_value(value)
+            add_is_int(type(value) is int)
         elif kind == _HISTOGRAM:
             _add_histogram(histogram, series_id, point, delta)
         else:
@@ -130,15 +145,6 @@ def _prepare(tenant: str, points: Sequence[MetricPoint], catalog: Catalog) -> Pr
     return PreparedBatch(
         delta, _numeric_table(numeric), _histogram_table(histogram), _other_table(other)
     )
-
-
-def _add_numeric(cols: _Columns, series_id: int, point: MetricPoint) -> None:
-    value = point.value
-    if value is None:
-        raise ValueError(f"{point.name}: a {point.kind.name} point without a value")
-    cols.add(series_id, point)
-    cols.col("value").append(value)
-    cols.col("is_int").append(type(value) is int)
 
 
 def _add_histogram(cols: _Columns, series_id: int, point: MetricPoint, delta: CatalogDelta) -> None:
@@ -183,7 +189,9 @@ def _numeric_table(cols: _Columns) -> pa.Table | None:
     arrays = cols.common_arrays() | {
         "value": pa.array(values), "is_int": pa.array(is_int), "big_int": big_int,
     }
-    return pa.table([arrays[name] for name in NUMERIC_COLUMNS], names=list(NUMERIC_COLUMNS))
+    return _compressible(
+        pa.table([arrays[name] for name in NUMERIC_COLUMNS], names=list(NUMERIC_COLUMNS))
+    )
 
 
 def _histogram_table(cols: _Columns) -> pa.Table | None:
@@ -203,7 +211,22 @@ def _histogram_table(cols: _Columns) -> pa.Table | None:
         "bounds_id": pa.array(np.array(extra["bounds_id"], dtype=np.int32)),
         "counts": counts,
     }
-    return pa.table([arrays[name] for name in HISTOGRAM_COLUMNS], names=list(HISTOGRAM_COLUMNS))
+    return _compressible(
+        pa.table([arrays[name] for name in HISTOGRAM_COLUMNS], names=list(HISTOGRAM_COLUMNS))
+    )
+
+
+def _compressible(table: pa.Table) -> pa.Table:
+    """The rows ordered by (start_ts, ts, series_id). Gauges (start 0) and counters
+    (start = process start) then form runs instead of alternating, so DuckDB can bit-pack
+    start_ts and run-length encode ts: 7.3 instead of 17 bytes per point measured on the
+    bench's interleaved gauges and counters. A batch spans little time, so time pruning
+    by row-group min/max is unaffected."""
+    order = np.lexsort((
+        table.column("series_id").to_numpy(), table.column("ts").to_numpy(),
+        table.column("start_ts").to_numpy(),
+    ))
+    return table.take(pa.array(order))
 
 
 def _other_table(cols: _Columns) -> pa.Table | None:
@@ -228,11 +251,12 @@ def apply_batch(
     before (nothing written), else the rollup chunks the batch made stale."""
     con.execute("BEGIN TRANSACTION")
     try:
-        if con.execute(
-            "SELECT 1 FROM applied_batches WHERE tenant = ? AND batch_id = ?", [tenant, batch_id]
-        ).fetchone():
-            con.execute("ROLLBACK")
-            return None
+        # recording the batch first doubles as the check: a second time conflicts
+        con.execute("INSERT INTO applied_batches VALUES (?, ?, ?)", [tenant, batch_id, now_ns])
+    except duckdb.ConstraintException:
+        con.execute("ROLLBACK")
+        return None
+    try:
         _insert_catalog(con, batch.delta)
         _insert(con, "numeric_points", batch.numeric)
         _insert(con, "histogram_points", batch.histogram)
@@ -240,9 +264,6 @@ def apply_batch(
         dirty = stale_chunks(batch.numeric_ts, watermark)
         if dirty:
             con.execute("INSERT OR IGNORE INTO rollup_dirty SELECT unnest(?::BIGINT[])", [dirty])
-        con.execute(
-            "INSERT INTO applied_batches VALUES (?, ?, ?)", [tenant, batch_id, now_ns]
-        )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
