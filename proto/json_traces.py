@@ -21,7 +21,7 @@ from .json_fields import (
 )
 from .json_request import walk
 from .pb_traces import SPAN_KINDS, STATUS_CODES
-from .rules import Tally, Validation, link_problem, span_problem
+from .rules import Tally, Validation, link_problem, parent_hex, span_problem
 
 _KIND_NAMES: dict[str, int] = dict(PbSpan.SpanKind.items())
 _STATUS_NAMES: dict[str, int] = dict(PbStatus.StatusCode.items())
@@ -72,7 +72,7 @@ def _span(obj: JsonObject, res: Resource, scp: Scope) -> Span | str:
         uint64(obj, "endTimeUnixNano"),
         res,
         scp,
-        parent_span_id.hex(),
+        parent_hex(parent_span_id),
         string(obj, "traceState"),
         uint32(obj, "flags"),
         SPAN_KINDS.get(enum(obj, "kind", _KIND_NAMES), SpanKind.UNSPECIFIED),

@@ -9,7 +9,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from ..storage.model import Resource, Scope, Span, SpanEvent, SpanKind, SpanLink, StatusCode
 from .pb_common import attributes, resource, scope
-from .rules import Tally, Validation, link_problem, span_problem
+from .rules import Tally, Validation, link_problem, parent_hex, span_problem
 
 # Proto3 enums are open: a value this model has no member for falls back to the default
 # member rather than failing the request.
@@ -69,7 +69,7 @@ def _span(span: PbSpan, res: Resource, scp: Scope) -> Span:
         span.end_time_unix_nano,
         res,
         scp,
-        span.parent_span_id.hex(),
+        parent_hex(span.parent_span_id),
         span.trace_state,
         span.flags,
         SPAN_KINDS.get(span.kind, SpanKind.UNSPECIFIED),

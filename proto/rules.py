@@ -49,6 +49,11 @@ def span_problem(trace_id: bytes, span_id: bytes, parent_span_id: bytes) -> str 
     return None
 
 
+def parent_hex(parent_span_id: bytes) -> str:
+    """The parent id as stored: "" for a root, which some SDKs send as eight zero bytes."""
+    return "" if parent_span_id == _ZERO_SPAN_ID else parent_span_id.hex()
+
+
 def link_problem(trace_id: bytes, span_id: bytes) -> str | None:
     if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:
         return BAD_LINK
