@@ -55,15 +55,19 @@ wait_for() {  # wait_for NAME COMMAND...: poll until COMMAND succeeds, up to 30 
 start_postgres() {
   local bin port
   bin="$(pg_bin)"; port="$(free_port)"
-  mkdir -p "$work/pg" "$work/pg-socket"
-  chown -R postgres:postgres "$work/pg" "$work/pg-socket" 2>/dev/null || true
+  # The server runs as `postgres` (initdb refuses root): it owns its directories and log.
+  mkdir -p "$work/pg" "$work/pg-run"
   chmod 755 "$work"
   local as_pg=()
-  [ "$(id -u)" -eq 0 ] && as_pg=(runuser -u postgres --)
-  "${as_pg[@]}" "$bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 >"$work/postgres.log" 2>&1
-  "${as_pg[@]}" "$bin/pg_ctl" -D "$work/pg" -l "$work/postgres.log" -w -o \
-    "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$work/pg-socket -c fsync=off" \
-    start >/dev/null
+  if [ "$(id -u)" -eq 0 ]; then
+    chown -R postgres:postgres "$work/pg" "$work/pg-run"
+    as_pg=(runuser -u postgres --)
+  fi
+  "${as_pg[@]}" "$bin/initdb" -D "$work/pg" -U postgres --auth=trust -E UTF8 >"$work/postgres-initdb.log" 2>&1 \
+    || { cat "$work/postgres-initdb.log" >&2; return 1; }
+  "${as_pg[@]}" "$bin/pg_ctl" -D "$work/pg" -l "$work/pg-run/postgres.log" -w -o \
+    "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$work/pg-run -c fsync=off" \
+    start >/dev/null || { cat "$work/pg-run/postgres.log" >&2; return 1; }
   PG_STOP=("${as_pg[@]}" "$bin/pg_ctl" -D "$work/pg" -m fast stop)
   "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE argus_test" >/dev/null
   export ARGUS_TEST_POSTGRES_DSN="postgresql://postgres@127.0.0.1:$port/argus_test"
