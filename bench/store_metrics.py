@@ -30,6 +30,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -324,7 +325,7 @@ async def _dashboard(store: DuckDBMetricStore, args: argparse.Namespace, end: in
         metric = extra.pop("metric", "cpu.utilization")
         query = SeriesQuery(TENANT, metric, start, end, step * S,
                             group_by=extra.pop("group_by", by_dc), **extra)
-        median, p95, result = await timed(lambda q=query: store.query_range(q), args.runs)
+        median, p95, result = await timed(partial(store.query_range, query), args.runs)
         points = sum(len(s.values) for s in result)
         print(f"{label:<64} {median * 1e3:>7.1f}ms {p95 * 1e3:>7.1f}ms  "
               f"{len(result)} series, {points} points")
@@ -345,7 +346,7 @@ async def _histogram_day(args: argparse.Namespace, workdir: Path, begin: int, en
                               ("p95 by dc, 24 h / 5 min", args.hours * 3600, 300)):
         query = SeriesQuery(TENANT, "http.server.duration", end - span * S, end, step * S,
                             group_by=("dc",), quantile=0.95, aggregation=Aggregation.MAX)
-        median, p95, result = await timed(lambda q=query: store.query_range(q),
+        median, p95, result = await timed(partial(store.query_range, query),
                                           max(5, args.runs // 3))
         print(f"{'histogram ' + label:<64} {median * 1e3:>7.1f}ms {p95 * 1e3:>7.1f}ms  "
               f"{len(result)} series, {sum(len(s.values) for s in result)} points")
@@ -409,7 +410,7 @@ async def main() -> None:
     parser.add_argument("--keep", type=Path, default=None,
                         help="write the databases here and keep them")
     args = parser.parse_args()
-    store_module.prepare_batch = _timed_prepare(store_module.prepare_batch)  # type: ignore[assignment]
+    store_module.prepare_batch = _timed_prepare(store_module.prepare_batch)
     random.seed(7)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         workdir = args.keep or Path(tmp)

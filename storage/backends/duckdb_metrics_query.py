@@ -112,7 +112,8 @@ def selection_tables(
 
 def numeric_sql(query: SeriesQuery, metric_ids: Iterable[int], rollups: RollupState) -> str:
     """SQL giving (grp, b, v) for gauges and sums; needs `sel_series` and `sel_lid`.
-    Each part (rollups, raw ranges) yields partial sums per series and step, which add."""
+    Each part (rollup rows, raw ranges) yields partial counts and sums, which add up per
+    series and step. (Grouping each part first measured slower than one grouping.)"""
     start, end, step = query.start_unix_nano, query.end_unix_nano, query.step_nano
     parts: list[str] = []
     raw_from = start
@@ -129,7 +130,7 @@ def numeric_sql(query: SeriesQuery, metric_ids: Iterable[int], rollups: RollupSt
     if raw_from < end:
         parts.append(_raw_part(query, raw_from, end))
     seconds = repr(step / NS)
-    if len(parts) == 1:  # one source: its rows are already one per series and step
+    if raw_from == start and len(parts) == 1:  # raw only: already one row per series, step
         value = f"inc / {seconds}" if query.rate else "sum / cnt"
         per = f"SELECT lid, b, {value} AS v FROM parts"
     else:
@@ -151,11 +152,9 @@ def _rollup_part(
     ids = ", ".join(str(int(i)) for i in metric_ids)
     skip = "".join(f" AND NOT (r.bucket >= {lo} AND r.bucket < {hi})" for lo, hi in stale)
     return f"""
-        SELECT r.lid, (r.bucket - {start}) // {step} AS b, sum(r.cnt) AS cnt,
-               sum(r.sum) AS sum, sum(r.inc) AS inc
+        SELECT r.lid, (r.bucket - {start}) // {step} AS b, r.cnt, r.sum, r.inc
         FROM {table} r JOIN sel_lid s ON r.lid = s.lid
-        WHERE r.metric_id IN ({ids}) AND r.bucket >= {start} AND r.bucket < {rolled_end}{skip}
-        GROUP BY r.lid, b"""
+        WHERE r.metric_id IN ({ids}) AND r.bucket >= {start} AND r.bucket < {rolled_end}{skip}"""
 
 
 def _raw_part(query: SeriesQuery, lo: int, end: int) -> str:

@@ -1,4 +1,4 @@
-"""Per-minute and per-10-minute rollups of gauges and sums, computed per 10-minute chunk.
+"""Per-minute, 5-minute and 10-minute rollups of gauges and sums, computed per 10-minute chunk.
 
 A chunk is compacted once it is GRACE_NS older than the newest point (and the wall
 clock), so rollups never race live data. `watermark` is the end of the compacted prefix
@@ -133,7 +133,7 @@ def _compact_chunk(
     con: duckdb.DuckDBPyConnection, chunk: int, stale: bool, watermark: int | None
 ) -> None:
     end = chunk + CHUNK_NS
-    (fine_ns, fine), (coarse_ns, coarse) = ROLLUPS[1], ROLLUPS[0]
+    fine_ns, fine = ROLLUPS[-1]
     con.execute("BEGIN TRANSACTION")
     try:
         if stale:
@@ -146,12 +146,14 @@ def _compact_chunk(
                    count(*), sum(value), min(value), max(value), arg_max(value, ts), sum(inc)
             FROM ({increments_sql("series", chunk, end)})
             GROUP BY ALL ORDER BY metric_id, lid, bucket""")
-        con.execute(f"""
-            INSERT INTO {coarse}
-            SELECT metric_id, lid, {chunk} + (bucket - {chunk}) // {coarse_ns} * {coarse_ns} AS b,
-                   sum(cnt), sum(sum), min(min), max(max), arg_max(last, bucket), sum(inc)
-            FROM {fine} WHERE bucket >= {chunk} AND bucket < {end}
-            GROUP BY ALL ORDER BY metric_id, lid, b""")
+        for coarse_ns, coarse in ROLLUPS[:-1]:
+            con.execute(f"""
+                INSERT INTO {coarse}
+                SELECT metric_id, lid,
+                       {chunk} + (bucket - {chunk}) // {coarse_ns} * {coarse_ns} AS b,
+                       sum(cnt), sum(sum), min(min), max(max), arg_max(last, bucket), sum(inc)
+                FROM {fine} WHERE bucket >= {chunk} AND bucket < {end}
+                GROUP BY ALL ORDER BY metric_id, lid, b""")
         if watermark is not None:
             _save_watermark(con, watermark)
         con.execute("COMMIT")

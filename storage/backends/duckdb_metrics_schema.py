@@ -13,7 +13,7 @@ Series identity has two levels:
 Numeric points (gauge, sum) live in a columnar table; explicit histograms in their own
 table with the bucket counts as a list and the bounds deduplicated into `hist_bounds`;
 exponential histograms and summaries as JSON. Gauges and sums also get per-minute and
-per-10-minute rollups (see duckdb_metrics_rollup).
+per-5-minute and per-10-minute rollups (see duckdb_metrics_rollup).
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ LOOKBACK_NS = 300 * NS
 CHUNK_NS = 600 * NS
 GRACE_NS = 120 * NS
 # (resolution, table), coarsest first; every resolution divides CHUNK_NS.
-ROLLUPS: tuple[tuple[int, str], ...] = ((600 * NS, "rollup_10m"), (60 * NS, "rollup_1m"))
+ROLLUPS: tuple[tuple[int, str], ...] = (
+    (600 * NS, "rollup_10m"), (300 * NS, "rollup_5m"), (60 * NS, "rollup_1m"),
+)
+# Bump when the rollup tables change meaning: rollups of older files are then rebuilt.
+ROLLUP_VERSION = 2
 
 MAX_SERIES = 10_000
 MAX_STEPS = 11_000
@@ -82,6 +86,7 @@ CREATE TABLE IF NOT EXISTS applied_batches (
     tenant VARCHAR NOT NULL, batch_id VARCHAR NOT NULL, applied_at BIGINT NOT NULL,
     PRIMARY KEY (tenant, batch_id));
 CREATE TABLE IF NOT EXISTS rollup_1m {_ROLLUP_COLUMNS};
+CREATE TABLE IF NOT EXISTS rollup_5m {_ROLLUP_COLUMNS};
 CREATE TABLE IF NOT EXISTS rollup_10m {_ROLLUP_COLUMNS};
 -- rollups are complete for every chunk before `watermark` except the dirty ones
 CREATE TABLE IF NOT EXISTS rollup_state (name VARCHAR PRIMARY KEY, value BIGINT NOT NULL);
@@ -91,3 +96,9 @@ CREATE TABLE IF NOT EXISTS rollup_dirty (chunk BIGINT PRIMARY KEY);
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_DDL)
+    rows = con.execute("SELECT value FROM rollup_state WHERE name = 'version'").fetchall()
+    if rows != [(ROLLUP_VERSION,)]:  # new file, or rollups of another layout: rebuild
+        tables = [table for _, table in ROLLUPS]
+        con.execute("; ".join(f"DELETE FROM {t}" for t in [*tables, "rollup_dirty"]))
+        con.execute("DELETE FROM rollup_state")
+        con.execute("INSERT INTO rollup_state VALUES ('version', ?)", [ROLLUP_VERSION])
