@@ -19,7 +19,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from tests.harness import ArgusProcess, eventually
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "otlp-examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp-examples"
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
 

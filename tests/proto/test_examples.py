@@ -31,18 +31,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from .builders import from_otlp_json
 
-# shared/ sits beside the checkout (as CI runs it), or at /work/shared on a workstation.
-EXAMPLES = next(
-    (
-        path
-        for path in (
-            Path(__file__).resolve().parents[3] / "shared" / "otlp-examples",
-            Path("/work/shared/otlp-examples"),
-        )
-        if path.is_dir()
-    ),
-    Path("shared/otlp-examples not found"),
-)
+# The official examples, copied from open-telemetry/opentelemetry-proto (see SOURCE_COMMIT).
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "otlp-examples"
 
 RESOURCE = Resource(attributes={"service.name": "my.service"})
 SCOPE = Scope(
