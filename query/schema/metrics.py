@@ -247,7 +247,9 @@ class MetricQuery:
         default=None, description="Default: now."
     )
     step: Duration | None = strawberry.field(  # type: ignore[valid-type]
-        default=None, description="Default: the range / 300, at least 1s."
+        default=None,
+        description="Default: the range / 300, at least 1s. The start is aligned down to a"
+        " multiple of the step.",
     )
     aggregation: Aggregation = StoreAggregation.AVG  # type: ignore[valid-type]
     group_by: list[str] | None = None
@@ -259,6 +261,10 @@ def _series_query(tenant: str, given: MetricQuery) -> SeriesQuery:
     end = given.end if given.end is not None else time.time_ns()
     start = given.start if given.start is not None else end - _DEFAULT_RANGE_NS
     step = given.step or max(1_000_000_000, (end - start) // _DEFAULT_STEPS)
+    # Steps start on multiples of the step, as in Prometheus: stable buckets between
+    # refreshes, and the store can answer from its pre-aggregated rollups.
+    if step > 0:
+        start -= start % step
     return SeriesQuery(
         tenant=tenant,
         metric=given.metric,
