@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ..attributes import decode_attributes, decode_value, encode_value
 from ..model import (
     Exemplar,
@@ -52,17 +50,8 @@ def decode_scope(raw: str) -> Scope:
 
 
 def encode_map(values: dict[str, Any]) -> bytes:
-    """`encode_value(values)`, with the common case (no bytes, no null, no "$" key) done
-    without its generic checks: this runs once per point written."""
-    if not values:
-        return EMPTY_MAP
-    try:
-        encoded = orjson.dumps(values)
-    except TypeError:  # bytes
-        return encode_value(values)
-    if b"null" in encoded or b'"$' in encoded:
-        return encode_value(values)
-    return encoded
+    """`encode_value(values)`, with the empty map (most points' metadata) shared."""
+    return encode_value(values) if values else EMPTY_MAP
 
 
 def decode_map(raw: str) -> dict[str, Any]:
