@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import StartupError, serve
+    from .server import ReceiverDied, StartupError, serve
 
     overrides: dict[str, Any] = {
         "data_dir": args.data_dir,
@@ -61,6 +61,9 @@ def _serve(args: argparse.Namespace) -> int:
     except (ConfigError, StartupError) as exc:
         print(f"argus: {exc}", file=sys.stderr)
         return 2
+    except ReceiverDied as exc:
+        print(f"argus: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass
     return 0

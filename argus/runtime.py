@@ -1,17 +1,17 @@
-"""Everything a running Argus owns, opened in order and closed in reverse:
-stores -> write-ahead logs -> indexers -> ingest; query service over the stores."""
+"""Everything the main `argus serve` process owns, opened in order and closed in reverse:
+stores -> indexers (reading the write-ahead logs the receiver process writes) -> query."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .collector.indexer import Indexer
-from .collector.ingest import Ingest, record_converter
-from .collector.wal import WriteAheadLog
+from .collector.ingest import record_converter
+from .collector.wal import WalReader
 from .config import Settings
 from .proto.otlp import Signal
 from .query.service import QueryLimits, QueryService
@@ -27,34 +27,25 @@ _DRAIN_SECONDS = 10.0
 class Runtime:
     settings: Settings
     stores: Stores
-    wals: dict[Signal, WriteAheadLog]
     indexers: dict[Signal, Indexer]
-    ingest: Ingest
     query: QueryService
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     ready: bool = False
 
     @classmethod
-    async def open(cls, settings: Settings) -> Runtime:
-        data_dir = settings.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        stores = await open_embedded(data_dir)
-        wals: dict[Signal, WriteAheadLog] = {}
-        indexers: dict[Signal, Indexer] = {}
-        for signal in Signal:
-            directory = data_dir / "wal" / signal.value
-            wal = await asyncio.to_thread(
-                WriteAheadLog.open, directory, settings.ingest.wal_segment_bytes
-            )
-            wals[signal] = wal
-            indexers[signal] = Indexer(
+    async def open(cls, settings: Settings, wals: Mapping[Signal, WalReader]) -> Runtime:
+        stores = await open_embedded(settings.data_dir)
+        indexers = {
+            signal: Indexer(
                 name=f"{signal.value} indexer",
                 wal=wal,
                 convert=record_converter(signal),
                 sink=_sink_for(stores, signal),
                 batch_bytes=settings.ingest.index_batch_bytes,
-                state_dir=directory,
+                state_dir=settings.data_dir / "wal" / signal.value,
             )
+            for signal, wal in wals.items()
+        }
         q = settings.query
         limits = QueryLimits(
             max_series=q.max_series,
@@ -63,14 +54,7 @@ class Runtime:
             max_limit=q.max_limit,
             timeout_seconds=q.timeout_seconds,
         )
-        return cls(
-            settings=settings,
-            stores=stores,
-            wals=wals,
-            indexers=indexers,
-            ingest=Ingest(wals),
-            query=QueryService(stores, limits),
-        )
+        return cls(settings, stores, indexers, QueryService(stores, limits))
 
     def start(self) -> None:
         for indexer in self.indexers.values():
@@ -96,15 +80,11 @@ class Runtime:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        for wal in self.wals.values():
-            wal.close()
         await self.stores.close()
 
     async def _drain(self) -> None:
         pending = [
-            indexer.caught_up.wait()
-            for indexer in self.indexers.values()
-            if indexer.lag()
+            indexer.caught_up.wait() for indexer in self.indexers.values() if indexer.lag()
         ]
         if not pending:
             return

@@ -1,32 +1,39 @@
-"""`argus serve`: bind the listeners, open the runtime, serve until SIGINT/SIGTERM.
+"""`argus serve`: bind the listeners, start the receiver process, open the stores and
+indexers, serve the API until SIGINT/SIGTERM.
 
 Sockets are bound before anything else is opened, so a port in use stops start-up with
 one line naming the flag, and nothing is left half-open.
+
+Two processes: the receiver process (`receiver_process.py`) answers OTLP and writes the
+write-ahead logs; this process indexes the logs into the stores and answers queries.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
+import multiprocessing
 import signal
 import socket
-from collections.abc import Iterator
 
-import uvicorn
-
-from .collector.receivers.otlp_http import OtlpHttpReceiver
-from .collector.tenancy import single_tenant
+from .collector.wal import WalReader
 from .config import HostPort, Settings
+from .proto.otlp import Signal
 from .query.app import create_api_app
+from .receiver_process import ReceiverProcess, recover_wals, wal_directory
 from .runtime import Runtime
+from .uvicorn_server import Server, server_for
 
 log = logging.getLogger("argus")
 
 
 class StartupError(RuntimeError):
     """Start-up cannot go on; the message is the one line shown to the user."""
+
+
+class ReceiverDied(RuntimeError):
+    """The receiver process exited while Argus was serving."""
 
 
 def bind(address: HostPort, flag: str) -> socket.socket:
@@ -44,44 +51,43 @@ def bind(address: HostPort, flag: str) -> socket.socket:
     return sock
 
 
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to `serve` (we run two of them)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _uvicorn(app: object) -> _Server:
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        server_header=False,
-    )
-    return _Server(config)
-
-
 async def serve(settings: Settings) -> None:
     otlp_socket = bind(settings.server.otlp_http, "--otlp-http")
     api_socket = bind(settings.server.api, "--api")
-    runtime = await Runtime.open(settings)
-    runtime.start()
-    receiver = OtlpHttpReceiver(
-        runtime.ingest,
-        single_tenant,
-        settings.ingest.max_request_bytes,
-        settings.ingest.max_decompressed_bytes,
+    context = multiprocessing.get_context("spawn")
+    positions = await asyncio.to_thread(recover_wals, settings, context)
+    receiver = ReceiverProcess.start(context, settings, otlp_socket, positions)
+    otlp_socket.close()  # the receiver process holds its own copy
+    runtime: Runtime | None = None
+    try:
+        readers = {
+            signal_: WalReader(wal_directory(settings, signal_), positions[signal_].get)
+            for signal_ in Signal
+        }
+        runtime = await Runtime.open(settings, readers)
+        runtime.start()
+        await _serve_api(settings, runtime, receiver, api_socket)
+    finally:
+        code = await asyncio.to_thread(receiver.stop)
+        if runtime is not None:
+            await runtime.close()
+        log.warning("argus stopped (receiver exit code %s)", code)
+
+
+async def _serve_api(
+    settings: Settings, runtime: Runtime, receiver: ReceiverProcess, api_socket: socket.socket
+) -> None:
+    api = server_for(
+        create_api_app(
+            runtime.query,
+            lambda: runtime.ready and receiver.ready.is_set(),
+            runtime.indexing_status,
+        )
     )
-    servers = [
-        _uvicorn(receiver.app()),
-        _uvicorn(create_api_app(runtime.query, lambda: runtime.ready, runtime.indexing_status)),
-    ]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, _request_exit, servers)
+        loop.add_signal_handler(sig, setattr, api, "should_exit", True)
+    watcher = asyncio.create_task(_watch(receiver, api))
     log.warning(
         "argus serving: OTLP/HTTP on http://%s, API and GraphQL on http://%s/graphql,"
         " data in %s",
@@ -90,14 +96,24 @@ async def serve(settings: Settings) -> None:
         settings.data_dir,
     )
     try:
-        await asyncio.gather(
-            servers[0].serve(sockets=[otlp_socket]), servers[1].serve(sockets=[api_socket])
-        )
+        await api.serve(sockets=[api_socket])
     finally:
-        await runtime.close()
-        log.warning("argus stopped")
+        watcher.cancel()
+    if watcher.done() and not watcher.cancelled() and watcher.result() is not None:
+        raise ReceiverDied(f"the OTLP receiver process exited with code {watcher.result()}")
 
 
-def _request_exit(servers: list[_Server]) -> None:
-    for server in servers:
-        server.should_exit = True
+async def _watch(receiver: ReceiverProcess, api: Server) -> int | None:
+    """Stop serving if the receiver process dies: a half-up Argus would accept queries
+    while refusing all data."""
+    sentinel = receiver.process.sentinel
+    loop = asyncio.get_running_loop()
+    died: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(sentinel, lambda: died.done() or died.set_result(None))
+    try:
+        await died
+    finally:
+        loop.remove_reader(sentinel)
+    receiver.process.join()
+    api.should_exit = True
+    return receiver.process.exitcode

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..storage.errors import PermanentStoreError
-from .wal import WalPosition, WalRecord, WriteAheadLog
+from .wal import WalPosition, WalReader, WalRecord
 
 log = logging.getLogger("argus.indexer")
 
@@ -79,7 +79,7 @@ class Indexer:
     def __init__(
         self,
         name: str,
-        wal: WriteAheadLog,
+        wal: WalReader,
         convert: Convert,
         sink: Sink,
         batch_bytes: int,
@@ -115,10 +115,9 @@ class Indexer:
         if checkpoint.pending_end is not None:
             await self._index(checkpoint.pending_end)
         while True:
-            self._wal.appended.clear()
             if not await self._index(None):
                 self.caught_up.set()
-                await self._wal.appended.wait()
+                await self._wal.wait_for_append(self._applied)
                 self.caught_up.clear()
 
     async def _index(self, end: WalPosition | None) -> bool:

@@ -12,15 +12,20 @@ Each record is framed as
 
 A crash can leave a torn record at the end of the newest segment; `open` cuts it off. It
 was never acknowledged, because its fsync had not returned.
+
+The writer and the readers may live in different processes: the writer publishes its
+durable end to a `SharedPosition`, and a `WalReader` in another process reads only up to
+what was published there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing.context
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,44 +68,48 @@ def encode_record(tenant: str, encoding: int, body: bytes) -> bytes:
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-class WriteAheadLog:
-    """An append-only, segmented, fsync'ed log. Safe for one writer task and any number of
-    reader threads; readers only ever see records whose fsync has completed."""
+class SharedPosition:
+    """A WAL position in shared memory: written by the writer process after each fsync,
+    read by indexers in another process."""
 
-    def __init__(self, directory: Path, segment_bytes: int) -> None:
+    def __init__(self, context: multiprocessing.context.BaseContext, start: WalPosition) -> None:
+        self._segment = context.Value("q", start.segment)
+        self._offset = context.Value("q", start.offset, lock=False)
+
+    def set(self, position: WalPosition) -> None:
+        with self._segment.get_lock():
+            self._segment.value = position.segment
+            self._offset.value = position.offset
+
+    def get(self) -> WalPosition:
+        with self._segment.get_lock():
+            return WalPosition(self._segment.value, self._offset.value)
+
+
+class WalReader:
+    """Reads a log whose durable end is told by `durable_end` (the writer's own state, or a
+    SharedPosition published by a writer in another process)."""
+
+    def __init__(self, directory: Path, durable_end: Callable[[], WalPosition]) -> None:
         self._dir = directory
-        self._segment_bytes = segment_bytes
-        self._fd = -1
-        self._segment = 0
-        self._durable = WalPosition(1, 0)
-        self._pending: list[tuple[bytes, asyncio.Future[WalPosition]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self.appended = asyncio.Event()
-
-    @classmethod
-    def open(cls, directory: Path, segment_bytes: int) -> WriteAheadLog:
-        """Open (creating if needed) and recover: the newest segment is cut back to its
-        last complete record. Blocking; call before serving."""
-        wal = cls(directory, segment_bytes)
-        directory.mkdir(parents=True, exist_ok=True)
-        segments = wal.segments()
-        segment = segments[-1] if segments else 1
-        end = _valid_length(wal._path(segment))
-        wal._open_segment(segment, truncate_to=end)
-        wal._durable = WalPosition(segment, end)
-        return wal
+        self._durable_end = durable_end
 
     @property
     def durable_end(self) -> WalPosition:
-        return self._durable
+        return self._durable_end()
 
     @property
     def first_position(self) -> WalPosition:
         segments = self.segments()
-        return WalPosition(segments[0] if segments else self._segment, 0)
+        return WalPosition(segments[0] if segments else self.durable_end.segment, 0)
 
     def segments(self) -> list[int]:
         return sorted(int(p.stem) for p in self._dir.glob(f"*{_SUFFIX}") if p.stem.isdigit())
+
+    async def wait_for_append(self, after: WalPosition) -> None:
+        """Return once the durable end has moved past `after`."""
+        while self.durable_end <= after:
+            await asyncio.sleep(0.01)
 
     def bytes_between(self, start: WalPosition, end: WalPosition) -> int:
         """Log bytes from `start` to `end` (e.g. not yet indexed), counting whole segments
@@ -119,63 +128,6 @@ class WriteAheadLog:
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self._dir.glob(f"*{_SUFFIX}"))
 
-    async def append(self, tenant: str, encoding: int, body: bytes) -> WalPosition:
-        """Append one record; returns its position once it is on disk (fsync'ed)."""
-        future: asyncio.Future[WalPosition] = asyncio.get_running_loop().create_future()
-        self._pending.append((encode_record(tenant, encoding, body), future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_pending())
-        return await future
-
-    async def _flush_pending(self) -> None:
-        # Appends that arrive while a flush runs wait for the next one: group commit.
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                positions = await asyncio.to_thread(self._write, [frame for frame, _ in batch])
-            except OSError as exc:
-                error = WalError(exc.errno, f"write-ahead log write failed: {exc}")
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for (_, future), position in zip(batch, positions):
-                if not future.done():
-                    future.set_result(position)
-            self.appended.set()
-
-    def _write(self, frames: list[bytes]) -> list[WalPosition]:
-        start = self._durable
-        if start.offset >= self._segment_bytes:
-            self._rotate()
-            start = self._durable
-        positions: list[WalPosition] = []
-        offset = start.offset
-        for frame in frames:
-            positions.append(WalPosition(self._segment, offset))
-            offset += len(frame)
-        try:
-            _write_all(self._fd, b"".join(frames))
-            os.fdatasync(self._fd)
-        except OSError:
-            os.ftruncate(self._fd, start.offset)  # drop a partial write; it was never acked
-            os.lseek(self._fd, start.offset, os.SEEK_SET)
-            raise
-        self._durable = WalPosition(self._segment, offset)
-        return positions
-
-    def _rotate(self) -> None:
-        os.close(self._fd)
-        self._open_segment(self._segment + 1, truncate_to=0)
-        self._durable = WalPosition(self._segment, 0)
-        _fsync_dir(self._dir)
-
-    def _open_segment(self, segment: int, truncate_to: int) -> None:
-        self._fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT, 0o644)
-        os.ftruncate(self._fd, truncate_to)
-        os.lseek(self._fd, truncate_to, os.SEEK_SET)
-        self._segment = segment
-
     def _path(self, segment: int) -> Path:
         return self._dir / f"{segment:08d}{_SUFFIX}"
 
@@ -184,7 +136,8 @@ class WriteAheadLog:
     ) -> list[WalRecord]:
         """Consecutive records from `start`, about `max_bytes` of them (at least one if any),
         never past `end` nor past the durable end. Blocking: call from a thread."""
-        limit = min(end, self._durable) if end is not None else self._durable
+        durable = self.durable_end
+        limit = min(end, durable) if end is not None else durable
         records: list[WalRecord] = []
         size = 0
         position = start
@@ -232,8 +185,107 @@ class WriteAheadLog:
     def truncate_before(self, position: WalPosition) -> None:
         """Delete whole segments that lie entirely before `position` (already indexed)."""
         for segment in self.segments():
-            if segment < position.segment and segment != self._segment:
+            if segment < position.segment:
                 self._path(segment).unlink(missing_ok=True)
+
+class WriteAheadLog(WalReader):
+    """An append-only, segmented, fsync'ed log. Safe for one writer task and any number of
+    reader threads; readers only ever see records whose fsync has completed."""
+
+    def __init__(
+        self, directory: Path, segment_bytes: int, publish_to: SharedPosition | None = None
+    ) -> None:
+        super().__init__(directory, lambda: self._durable)
+        self._segment_bytes = segment_bytes
+        self._publish_to = publish_to
+        self._fd = -1
+        self._segment = 0
+        self._durable = WalPosition(1, 0)
+        self._pending: list[tuple[bytes, asyncio.Future[WalPosition]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.appended = asyncio.Event()
+
+    @classmethod
+    def open(
+        cls, directory: Path, segment_bytes: int, publish_to: SharedPosition | None = None
+    ) -> WriteAheadLog:
+        """Open (creating if needed) and recover: the newest segment is cut back to its
+        last complete record. Blocking; call before serving."""
+        wal = cls(directory, segment_bytes, publish_to)
+        directory.mkdir(parents=True, exist_ok=True)
+        segments = wal.segments()
+        segment = segments[-1] if segments else 1
+        end = _valid_length(wal._path(segment))
+        wal._open_segment(segment, truncate_to=end)
+        wal._set_durable(WalPosition(segment, end))
+        return wal
+
+    def _set_durable(self, position: WalPosition) -> None:
+        self._durable = position
+        if self._publish_to is not None:
+            self._publish_to.set(position)
+
+    async def wait_for_append(self, after: WalPosition) -> None:
+        while self._durable <= after:
+            self.appended.clear()
+            await self.appended.wait()
+
+    async def append(self, tenant: str, encoding: int, body: bytes) -> WalPosition:
+        """Append one record; returns its position once it is on disk (fsync'ed)."""
+        future: asyncio.Future[WalPosition] = asyncio.get_running_loop().create_future()
+        self._pending.append((encode_record(tenant, encoding, body), future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_pending())
+        return await future
+
+    async def _flush_pending(self) -> None:
+        # Appends that arrive while a flush runs wait for the next one: group commit.
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                positions = await asyncio.to_thread(self._write, [frame for frame, _ in batch])
+            except OSError as exc:
+                error = WalError(exc.errno, f"write-ahead log write failed: {exc}")
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), position in zip(batch, positions):
+                if not future.done():
+                    future.set_result(position)
+            self.appended.set()
+
+    def _write(self, frames: list[bytes]) -> list[WalPosition]:
+        start = self._durable
+        if start.offset >= self._segment_bytes:
+            self._rotate()
+            start = self._durable
+        positions: list[WalPosition] = []
+        offset = start.offset
+        for frame in frames:
+            positions.append(WalPosition(self._segment, offset))
+            offset += len(frame)
+        try:
+            _write_all(self._fd, b"".join(frames))
+            os.fdatasync(self._fd)
+        except OSError:
+            os.ftruncate(self._fd, start.offset)  # drop a partial write; it was never acked
+            os.lseek(self._fd, start.offset, os.SEEK_SET)
+            raise
+        self._set_durable(WalPosition(self._segment, offset))
+        return positions
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        self._open_segment(self._segment + 1, truncate_to=0)
+        self._set_durable(WalPosition(self._segment, 0))
+        _fsync_dir(self._dir)
+
+    def _open_segment(self, segment: int, truncate_to: int) -> None:
+        self._fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT, 0o644)
+        os.ftruncate(self._fd, truncate_to)
+        os.lseek(self._fd, truncate_to, os.SEEK_SET)
+        self._segment = segment
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -70,3 +71,17 @@ def test_sigterm_stops_cleanly(fresh_argus: ArgusProcess) -> None:
     fresh_argus.start()
     assert fresh_argus.stop() == 0
     assert "Traceback" not in fresh_argus.log()
+
+
+def test_a_dead_receiver_process_stops_argus_with_a_message(fresh_argus: ArgusProcess) -> None:
+    server = fresh_argus.start()
+    assert server.process is not None
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    (receiver,) = [
+        int(child) for child in children
+        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+    os.kill(receiver, signal.SIGKILL)
+    assert server.process.wait(30) == 1
+    assert "the OTLP receiver process exited with code -9" in server.log()

@@ -1,0 +1,145 @@
+"""The OTLP receiver process: decode, validate, write the write-ahead log, answer.
+
+`argus serve` runs the receivers in a process of their own, so that the request path and
+the indexers (which convert and store what the receivers logged) each get a core instead
+of sharing one interpreter lock. The only state they share is the log on disk and, per
+signal, the log's durable end in shared memory (`SharedPosition`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import multiprocessing.context
+import multiprocessing.synchronize
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from .collector.ingest import Ingest
+from .collector.receivers.otlp_http import OtlpHttpReceiver
+from .collector.tenancy import single_tenant
+from .collector.wal import SharedPosition, WriteAheadLog
+from .config import Settings
+from .proto.otlp import Signal
+from .uvicorn_server import server_for
+
+log = logging.getLogger("argus.receiver")
+_PR_SET_PDEATHSIG = 1
+
+
+def wal_directory(settings: Settings, signal_: Signal) -> Path:
+    return settings.data_dir / "wal" / signal_.value
+
+
+def recover_wals(
+    settings: Settings, context: multiprocessing.context.BaseContext
+) -> dict[Signal, SharedPosition]:
+    """Open each log once to cut off a torn tail, before any reader or writer runs, and
+    return its durable end as shared memory for the two processes. Blocking."""
+    positions: dict[Signal, SharedPosition] = {}
+    for signal_ in Signal:
+        wal = WriteAheadLog.open(wal_directory(settings, signal_), settings.ingest.wal_segment_bytes)
+        positions[signal_] = SharedPosition(context, wal.durable_end)
+        wal.close()
+    return positions
+
+
+@dataclass
+class ReceiverProcess:
+    process: multiprocessing.process.BaseProcess
+    ready: multiprocessing.synchronize.Event
+
+    @classmethod
+    def start(
+        cls,
+        context: multiprocessing.context.BaseContext,
+        settings: Settings,
+        otlp_http: socket.socket,
+        positions: dict[Signal, SharedPosition],
+    ) -> ReceiverProcess:
+        ready = context.Event()
+        process = context.Process(  # type: ignore[attr-defined]
+            target=run,
+            args=(settings, otlp_http, positions, ready, logging.getLogger().level),
+            name="argus-receiver",
+            daemon=False,
+        )
+        process.start()
+        return cls(process, ready)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Ask the receiver to drain and exit (SIGTERM); kill it after `timeout`. Blocking."""
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+        return self.process.exitcode
+
+
+def run(
+    settings: Settings,
+    otlp_http: socket.socket,
+    positions: dict[Signal, SharedPosition],
+    ready: multiprocessing.synchronize.Event,
+    log_level: int,
+) -> None:
+    """Entry point of the receiver process."""
+    _die_with_parent()
+    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(_serve(settings, otlp_http, positions, ready))
+
+
+def _die_with_parent() -> None:
+    # If `argus serve` is killed (even with -9), the receiver must not live on holding the
+    # port and the log: the kernel sends it SIGKILL when its parent dies.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:
+        os._exit(1)
+
+
+async def _serve(
+    settings: Settings,
+    otlp_http: socket.socket,
+    positions: dict[Signal, SharedPosition],
+    ready: multiprocessing.synchronize.Event,
+) -> None:
+    wals = {
+        signal_: WriteAheadLog.open(
+            wal_directory(settings, signal_),
+            settings.ingest.wal_segment_bytes,
+            publish_to=positions[signal_],
+        )
+        for signal_ in Signal
+    }
+    receiver = OtlpHttpReceiver(
+        Ingest(wals),
+        single_tenant,
+        settings.ingest.max_request_bytes,
+        settings.ingest.max_decompressed_bytes,
+    )
+    server = server_for(receiver.app())
+    loop = asyncio.get_running_loop()
+    # Ctrl-C reaches both processes; the parent handles it and then stops us with SIGTERM,
+    # after which it still indexes what we logged.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    loop.add_signal_handler(signal.SIGTERM, setattr, server, "should_exit", True)
+    announce = asyncio.create_task(_announce_when_started(server, ready))
+    try:
+        await server.serve(sockets=[otlp_http])
+    finally:
+        announce.cancel()
+        for wal in wals.values():
+            wal.close()
+
+
+async def _announce_when_started(server: object, ready: multiprocessing.synchronize.Event) -> None:
+    while not getattr(server, "started", False):
+        await asyncio.sleep(0.01)
+    ready.set()
