@@ -103,13 +103,18 @@ async def _serve_api(
         raise ReceiverDied(f"the OTLP receiver process exited with code {watcher.result()}")
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 async def _watch(receiver: ReceiverProcess, api: Server) -> int | None:
     """Stop serving if the receiver process dies: a half-up Argus would accept queries
     while refusing all data."""
     sentinel = receiver.process.sentinel
     loop = asyncio.get_running_loop()
     died: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(sentinel, lambda: died.done() or died.set_result(None))
+    loop.add_reader(sentinel, _resolve, died)
     try:
         await died
     finally:

@@ -149,7 +149,7 @@ class Indexer:
         for record in records:
             try:
                 items = self._convert(record)
-            except Exception as exc:  # a conversion bug must not lose the record
+            except Exception as exc:  # noqa: BLE001 - a conversion bug must not lose the record
                 self._dead_letter(record, exc)
                 continue
             by_tenant.setdefault(record.tenant, []).extend(items)
@@ -174,7 +174,7 @@ class Indexer:
                 return
             except PermanentStoreError:
                 raise
-            except Exception as exc:  # retried: the store may be down or full for a while
+            except Exception as exc:  # noqa: BLE001 - retried: a store may be down for a while
                 self.stats.store_failures += 1
                 log.warning("%s: store write failed (%r); retrying in %.1fs", self.name, exc, delay)
                 await asyncio.sleep(delay * (0.5 + random.random()))

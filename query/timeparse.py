@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _UNITS_NS = {
     "ns": 1,
@@ -58,14 +58,14 @@ def parse_time(text: str | int, now_ns: int | None = None) -> int:
         return int(value)
     if value == "now":
         return now
-    if value.startswith("now-") or value.startswith("-"):
+    if value.startswith(("now-", "-")):
         return now - parse_duration(value.removeprefix("now").removeprefix("-"))
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise TimeFormatError(
             f"invalid time {text!r} (examples: now-1h, 2026-11-22T10:00:00Z, unix nanoseconds)"
         ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp()) * 1_000_000_000 + parsed.microsecond * 1_000

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TypeAlias, Union
 
-AnyValue: TypeAlias = Union[
+AnyValue: TypeAlias = Union[  # noqa: UP007 - a recursive alias needs the string forward refs
     str, bool, int, float, bytes, list["AnyValue"], dict[str, "AnyValue"], None
 ]
 Attributes: TypeAlias = dict[str, AnyValue]

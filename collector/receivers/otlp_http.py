@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..tenancy import TenantResolver
 from ...proto.otlp import Encoding, Signal, encode_export_response, encode_status
 from ..decompress import gunzip_limited
 from ..errors import (
@@ -29,6 +28,7 @@ from ..errors import (
     UnsupportedMediaType,
 )
 from ..ingest import Ingest
+from ..tenancy import TenantResolver
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -80,8 +80,8 @@ class LogConnection:
 
 @strawberry.input(description="Log search; every field is optional. Newest records first.")
 class LogFilter:
-    start: Time | None = None  # type: ignore[valid-type]
-    end: Time | None = None  # type: ignore[valid-type]
+    start: Time | None = None
+    end: Time | None = None
     contains: str | None = strawberry.field(
         default=None, description="Case-insensitive substring of the body."
     )

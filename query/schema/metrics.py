@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -12,20 +11,24 @@ from strawberry.types import Info
 from ...storage import model
 from ...storage.metrics import (
     Aggregation as StoreAggregation,
+)
+from ...storage.metrics import (
     LabelMatcher,
     MatchOp,
-    MetricInfo as StoredMetricInfo,
     PointQuery,
     SeriesQuery,
     series_labels,
+)
+from ...storage.metrics import (
+    MetricInfo as StoredMetricInfo,
 )
 from ..context import QueryContext
 from .common import Resource, Scope
 from .scalars import JSON, Duration, Int64, Time, to_json
 
-MetricKind = strawberry.enum(Enum("MetricKind", {k.name: k.name for k in model.MetricKind}))
-Temporality = strawberry.enum(Enum("Temporality", {t.name: t.name for t in model.Temporality}))
-Aggregation = strawberry.enum(StoreAggregation, name="Aggregation")
+strawberry.enum(model.MetricKind, name="MetricKind")
+strawberry.enum(model.Temporality, name="Temporality")
+strawberry.enum(StoreAggregation, name="Aggregation")
 
 _DEFAULT_RANGE_NS = 3600 * 1_000_000_000
 _DEFAULT_STEPS = 300
@@ -34,20 +37,20 @@ _DEFAULT_STEPS = 300
 @strawberry.type
 class MetricInfo:
     name: str
-    kind: MetricKind  # type: ignore[valid-type]
+    kind: model.MetricKind
     unit: str
     description: str
-    temporality: Temporality  # type: ignore[valid-type]
+    temporality: model.Temporality
     is_monotonic: bool
 
     @classmethod
     def of(cls, info: StoredMetricInfo) -> MetricInfo:
         return cls(
             name=info.name,
-            kind=MetricKind[info.kind.name],
+            kind=info.kind,
             unit=info.unit,
             description=info.description,
-            temporality=Temporality[info.temporality.name],
+            temporality=info.temporality,
             is_monotonic=info.is_monotonic,
         )
 
@@ -120,8 +123,8 @@ class MetricPoint:
     name: str
     description: str
     unit: str
-    kind: MetricKind  # type: ignore[valid-type]
-    temporality: Temporality  # type: ignore[valid-type]
+    kind: model.MetricKind
+    temporality: model.Temporality
     is_monotonic: bool
     labels: JSON = strawberry.field(description="Series labels: resource + point attributes.")
     attributes: JSON
@@ -129,7 +132,7 @@ class MetricPoint:
     time_unix_nano: Int64
     flags: Int64
     value: float | None = strawberry.field(description="Gauge or sum value.")
-    int_value: Int64 | None = strawberry.field(  # type: ignore[valid-type]
+    int_value: Int64 | None = strawberry.field(
         description="The value when it was sent as an integer (as_int)."
     )
     histogram: Histogram | None
@@ -146,8 +149,8 @@ class MetricPoint:
             name=point.name,
             description=point.description,
             unit=point.unit,
-            kind=MetricKind[point.kind.name],
-            temporality=Temporality[point.temporality.name],
+            kind=point.kind,
+            temporality=point.temporality,
             is_monotonic=point.is_monotonic,
             labels=series_labels(point),
             attributes=to_json(point.attributes),
@@ -155,7 +158,7 @@ class MetricPoint:
             time_unix_nano=point.time_unix_nano,
             flags=point.flags,
             value=None if point.value is None else float(point.value),
-            int_value=point.value if isinstance(point.value, int) else None,
+            int_value=Int64(point.value) if isinstance(point.value, int) else None,
             histogram=_histogram(point.histogram),
             exponential_histogram=_exponential(point.exponential_histogram),
             summary=_summary(point.summary),
@@ -240,18 +243,18 @@ class LabelMatcherInput:
 class MetricQuery:
     metric: str
     matchers: list[LabelMatcherInput] | None = None
-    start: Time | None = strawberry.field(  # type: ignore[valid-type]
+    start: Time | None = strawberry.field(
         default=None, description="Default: end - 1h."
     )
-    end: Time | None = strawberry.field(  # type: ignore[valid-type]
+    end: Time | None = strawberry.field(
         default=None, description="Default: now."
     )
-    step: Duration | None = strawberry.field(  # type: ignore[valid-type]
+    step: Duration | None = strawberry.field(
         default=None,
         description="Default: the range / 300, at least 1s. The start is aligned down to a"
         " multiple of the step.",
     )
-    aggregation: Aggregation = StoreAggregation.AVG  # type: ignore[valid-type]
+    aggregation: StoreAggregation = StoreAggregation.AVG
     group_by: list[str] | None = None
     rate: bool = False
     quantile: float | None = None
@@ -312,8 +315,8 @@ async def resolve_metric_points(
     info: Info[QueryContext, Any],
     metric: str,
     matchers: list[LabelMatcherInput] | None = None,
-    start: Time | None = None,  # type: ignore[valid-type]
-    end: Time | None = None,  # type: ignore[valid-type]
+    start: Time | None = None,
+    end: Time | None = None,
     limit: int = 1000,
 ) -> list[MetricPoint]:
     query = PointQuery(

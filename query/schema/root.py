@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 
 from . import logs as log_schema
+from .scalars import SCALAR_MAP
 from . import metrics as metric_schema
 from . import traces as trace_schema
 
@@ -39,4 +41,4 @@ class Query:
     )
 
 
-schema = strawberry.Schema(query=Query)
+schema = strawberry.Schema(query=Query, config=StrawberryConfig(scalar_map=SCALAR_MAP))

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from ...storage import model
-from ...storage.traces import TraceQuery, TraceSummary as StoredSummary
+from ...storage.traces import TraceQuery
+from ...storage.traces import TraceSummary as StoredSummary
 from ..context import QueryContext
 from .common import AttributeFilter, Resource, Scope, attribute_map
 from .scalars import JSON, Duration, Int64, Time, to_json
 
-SpanKind = strawberry.enum(Enum("SpanKind", {kind.name: kind.name for kind in model.SpanKind}))
-StatusCode = strawberry.enum(
-    Enum("StatusCode", {code.name: code.name for code in model.StatusCode})
-)
+# The model's enums, exposed by name (SERVER, ERROR, ...).
+strawberry.enum(model.SpanKind, name="SpanKind")
+strawberry.enum(model.StatusCode, name="StatusCode")
 
 
 @strawberry.type
@@ -46,7 +45,7 @@ class Span:
     trace_state: str
     flags: Int64
     name: str
-    kind: SpanKind  # type: ignore[valid-type]
+    kind: model.SpanKind
     service: str
     start_time_unix_nano: Int64
     end_time_unix_nano: Int64
@@ -57,7 +56,7 @@ class Span:
     dropped_events_count: int
     links: list[SpanLink]
     dropped_links_count: int
-    status_code: StatusCode  # type: ignore[valid-type]
+    status_code: model.StatusCode
     status_message: str
     resource: Resource
     scope: Scope
@@ -71,7 +70,7 @@ class Span:
             trace_state=span.trace_state,
             flags=span.flags,
             name=span.name,
-            kind=SpanKind[span.kind.name],
+            kind=span.kind,
             service=span.service_name,
             start_time_unix_nano=span.start_time_unix_nano,
             end_time_unix_nano=span.end_time_unix_nano,
@@ -100,7 +99,7 @@ class Span:
                 for link in span.links
             ],
             dropped_links_count=span.dropped_links_count,
-            status_code=StatusCode[span.status_code.name],
+            status_code=span.status_code,
             status_message=span.status_message,
             resource=Resource.of(span.resource),
             scope=Scope.of(span.scope),
@@ -155,12 +154,12 @@ class Service:
 class TraceFilter:
     service: str | None = None
     operation: str | None = None
-    min_duration: Duration | None = None  # type: ignore[valid-type]
-    max_duration: Duration | None = None  # type: ignore[valid-type]
+    min_duration: Duration | None = None
+    max_duration: Duration | None = None
     errors_only: bool = False
     attributes: list[AttributeFilter] | None = None
-    start: Time | None = None  # type: ignore[valid-type]
-    end: Time | None = None  # type: ignore[valid-type]
+    start: Time | None = None
+    end: Time | None = None
     limit: int = 20
 
 
