@@ -6,9 +6,9 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from . import logs as log_schema
-from .scalars import SCALAR_MAP
 from . import metrics as metric_schema
 from . import traces as trace_schema
+from .scalars import SCALAR_MAP
 
 
 @strawberry.type

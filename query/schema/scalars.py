@@ -6,8 +6,8 @@ from typing import Any, NewType
 
 import orjson
 import strawberry
-from strawberry.types.scalar import ScalarDefinition
 from strawberry.scalars import JSON
+from strawberry.types.scalar import ScalarDefinition
 
 from ...storage.attributes import encode_value
 from ..timeparse import TimeFormatError, parse_duration, parse_time
