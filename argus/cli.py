@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--otlp-http", type=_host_port, metavar="HOST:PORT",
                        help="OTLP/HTTP listener (default 127.0.0.1:4318)")
     serve.add_argument("--otlp-grpc", type=_host_port, metavar="HOST:PORT",
-                       help="OTLP/gRPC listener (default 127.0.0.1:4317; reserved)")
+                       help="OTLP/gRPC listener (default 127.0.0.1:4317)")
     serve.add_argument("--api", type=_host_port, metavar="HOST:PORT",
                        help="API, GraphQL and UI listener (default 127.0.0.1:8080)")
     serve.add_argument("--log-level", default="warning",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .collector.ingest import Ingest
+from .collector.receivers.otlp_grpc import OtlpGrpcReceiver
 from .collector.receivers.otlp_http import OtlpHttpReceiver
 from .collector.tenancy import single_tenant
 from .collector.wal import SharedPosition, WriteAheadLog
@@ -118,13 +119,18 @@ async def _serve(
         )
         for signal_ in Signal
     }
+    ingest = Ingest(wals)
     receiver = OtlpHttpReceiver(
-        Ingest(wals),
+        ingest,
         single_tenant,
         settings.ingest.max_request_bytes,
         settings.ingest.max_decompressed_bytes,
     )
     server = server_for(receiver.app())
+    grpc_server = OtlpGrpcReceiver(ingest, single_tenant).server(
+        str(settings.server.otlp_grpc), settings.ingest.max_decompressed_bytes
+    )
+    await grpc_server.start()
     loop = asyncio.get_running_loop()
     # Ctrl-C reaches both processes; the parent handles it and then stops us with SIGTERM,
     # after which it still indexes what we logged.
@@ -134,6 +140,7 @@ async def _serve(
     try:
         await server.serve(sockets=[otlp_http])
     finally:
+        await grpc_server.stop(grace=10)  # drains in-flight calls
         announce.cancel()
         for wal in wals.values():
             wal.close()

@@ -54,6 +54,9 @@ def bind(address: HostPort, flag: str) -> socket.socket:
 async def serve(settings: Settings) -> None:
     otlp_socket = bind(settings.server.otlp_http, "--otlp-http")
     api_socket = bind(settings.server.api, "--api")
+    # gRPC binds its own socket in the receiver process; check the address here so that a
+    # port in use is reported like the others. (Closed at once: a small window remains.)
+    bind(settings.server.otlp_grpc, "--otlp-grpc").close()
     context = multiprocessing.get_context("spawn")
     positions = await asyncio.to_thread(recover_wals, settings, context)
     receiver = ReceiverProcess.start(context, settings, otlp_socket, positions)
@@ -89,9 +92,10 @@ async def _serve_api(
         loop.add_signal_handler(sig, setattr, api, "should_exit", True)
     watcher = asyncio.create_task(_watch(receiver, api))
     log.warning(
-        "argus serving: OTLP/HTTP on http://%s, API and GraphQL on http://%s/graphql,"
-        " data in %s",
+        "argus serving: OTLP/HTTP on http://%s, OTLP/gRPC on %s,"
+        " API and GraphQL on http://%s/graphql, data in %s",
         settings.server.otlp_http,
+        settings.server.otlp_grpc,
         settings.server.api,
         settings.data_dir,
     )

@@ -30,6 +30,7 @@ class ArgusProcess:
         self.data_dir = data_dir
         self.otlp_port = free_port()
         self.api_port = free_port()
+        self.grpc_port = free_port()
         self.extra_args = extra_args or []
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
@@ -37,6 +38,10 @@ class ArgusProcess:
     @property
     def otlp_url(self) -> str:
         return f"http://127.0.0.1:{self.otlp_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
     @property
     def api_url(self) -> str:
@@ -48,6 +53,7 @@ class ArgusProcess:
             "--data-dir", str(self.data_dir),
             "--otlp-http", f"127.0.0.1:{self.otlp_port}",
             "--api", f"127.0.0.1:{self.api_port}",
+            "--otlp-grpc", f"127.0.0.1:{self.grpc_port}",
             *self.extra_args,
         ]
 

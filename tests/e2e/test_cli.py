@@ -85,3 +85,18 @@ def test_a_dead_receiver_process_stops_argus_with_a_message(fresh_argus: ArgusPr
     os.kill(receiver, signal.SIGKILL)
     assert server.process.wait(30) == 1
     assert "the OTLP receiver process exited with code -9" in server.log()
+
+
+def test_grpc_port_in_use_is_named(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _run([
+            "serve", "--data-dir", str(tmp_path), "--otlp-http", f"127.0.0.1:{free_port()}",
+            "--api", f"127.0.0.1:{free_port()}", "--otlp-grpc", f"127.0.0.1:{port}",
+        ])
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"argus: cannot listen on 127.0.0.1:{port} (--otlp-grpc): address already in use"
+    )

@@ -1,0 +1,67 @@
+"""OTLP/gRPC receiver: the three `Export` services, on the same ingest path as HTTP.
+
+Requests reach us as raw bytes (no deserializer is registered), so the write-ahead log
+stores exactly what was sent and decoding happens once, in `Ingest`. gRPC itself handles
+gzip and refuses messages above `max_message_bytes` with RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from ...proto.otlp import Encoding, Signal, encode_export_response
+from ..errors import IngestError, InvalidRequest, PayloadTooLarge, Unavailable, UnsupportedMediaType
+from ..ingest import Ingest
+from ..tenancy import TenantResolver
+
+_SERVICES = {
+    Signal.TRACES: "opentelemetry.proto.collector.trace.v1.TraceService",
+    Signal.METRICS: "opentelemetry.proto.collector.metrics.v1.MetricsService",
+    Signal.LOGS: "opentelemetry.proto.collector.logs.v1.LogsService",
+}
+
+# The gRPC status for each refusal; the only place that maps them.
+_ERROR_CODES: dict[type[IngestError], grpc.StatusCode] = {
+    InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    UnsupportedMediaType: grpc.StatusCode.INVALID_ARGUMENT,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+Export = Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]
+
+
+class OtlpGrpcReceiver:
+    def __init__(self, ingest: Ingest, resolve_tenant: TenantResolver) -> None:
+        self._ingest = ingest
+        self._resolve_tenant = resolve_tenant
+
+    def server(self, address: str, max_message_bytes: int) -> grpc.aio.Server:
+        """A server with the OTLP services bound to `address` (not started)."""
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.so_reuseport", 0),  # a second Argus on the port must fail, not share
+            ]
+        )
+        for signal, service in _SERVICES.items():
+            handler = grpc.unary_unary_rpc_method_handler(self._export(signal))
+            server.add_generic_rpc_handlers(
+                (grpc.method_handlers_generic_handler(service, {"Export": handler}),)
+            )
+        server.add_insecure_port(address)
+        return server
+
+    def _export(self, signal: Signal) -> Export:
+        async def export(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            metadata = {key: str(value) for key, value in context.invocation_metadata() or ()}
+            try:
+                tenant = self._resolve_tenant(metadata)
+                result = await self._ingest.accept(signal, tenant, Encoding.PROTOBUF, request)
+            except IngestError as exc:
+                await context.abort(_ERROR_CODES[type(exc)], str(exc))
+            return encode_export_response(signal, Encoding.PROTOBUF, result.rejected, result.message)
+
+        return export
