@@ -58,6 +58,9 @@ class IngestSettings:
     wal_segment_bytes: int = 64 * 1024 * 1024
     # How much WAL data the indexer turns into one store write.
     index_batch_bytes: int = 4 * 1024 * 1024
+    # Backpressure: above this many acknowledged-but-unindexed bytes per signal, receivers
+    # answer 503 / UNAVAILABLE with Retry-After instead of accepting more.
+    max_unindexed_bytes: int = 2 * 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from .collector.ingest import Ingest
+from .collector.indexer import CheckpointFile
+from .collector.ingest import Backlog, Ingest
 from .collector.receivers.otlp_grpc import OtlpGrpcReceiver
 from .collector.receivers.otlp_http import OtlpHttpReceiver
 from .collector.tenancy import single_tenant
@@ -36,17 +37,29 @@ def wal_directory(settings: Settings, signal_: Signal) -> Path:
     return settings.data_dir / "wal" / signal_.value
 
 
+@dataclass(frozen=True)
+class WalShare:
+    """What the two processes share about one signal's log, in shared memory."""
+
+    durable: SharedPosition  # written by the receiver after each fsync
+    indexed: SharedPosition  # written by the indexer after each batch
+
+
 def recover_wals(
     settings: Settings, context: multiprocessing.context.BaseContext
-) -> dict[Signal, SharedPosition]:
+) -> dict[Signal, WalShare]:
     """Open each log once to cut off a torn tail, before any reader or writer runs, and
-    return its durable end as shared memory for the two processes. Blocking."""
-    positions: dict[Signal, SharedPosition] = {}
+    return its durable end and indexed position as shared memory. Blocking."""
+    shares: dict[Signal, WalShare] = {}
     for signal_ in Signal:
-        wal = WriteAheadLog.open(wal_directory(settings, signal_), settings.ingest.wal_segment_bytes)
-        positions[signal_] = SharedPosition(context, wal.durable_end)
+        directory = wal_directory(settings, signal_)
+        wal = WriteAheadLog.open(directory, settings.ingest.wal_segment_bytes)
+        indexed = CheckpointFile(directory / "checkpoint.json").load(wal.first_position).applied
+        shares[signal_] = WalShare(
+            SharedPosition(context, wal.durable_end), SharedPosition(context, indexed)
+        )
         wal.close()
-    return positions
+    return shares
 
 
 @dataclass
@@ -60,12 +73,12 @@ class ReceiverProcess:
         context: multiprocessing.context.BaseContext,
         settings: Settings,
         otlp_http: socket.socket,
-        positions: dict[Signal, SharedPosition],
+        shares: dict[Signal, WalShare],
     ) -> ReceiverProcess:
         ready = context.Event()
         process = context.Process(  # type: ignore[attr-defined]
             target=run,
-            args=(settings, otlp_http, positions, ready, logging.getLogger().level),
+            args=(settings, otlp_http, shares, ready, logging.getLogger().level),
             name="argus-receiver",
             daemon=False,
         )
@@ -86,14 +99,14 @@ class ReceiverProcess:
 def run(
     settings: Settings,
     otlp_http: socket.socket,
-    positions: dict[Signal, SharedPosition],
+    shares: dict[Signal, WalShare],
     ready: multiprocessing.synchronize.Event,
     log_level: int,
 ) -> None:
     """Entry point of the receiver process."""
     _die_with_parent()
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(_serve(settings, otlp_http, positions, ready))
+    asyncio.run(_serve(settings, otlp_http, shares, ready))
 
 
 def _die_with_parent() -> None:
@@ -108,18 +121,26 @@ def _die_with_parent() -> None:
 async def _serve(
     settings: Settings,
     otlp_http: socket.socket,
-    positions: dict[Signal, SharedPosition],
+    shares: dict[Signal, WalShare],
     ready: multiprocessing.synchronize.Event,
 ) -> None:
     wals = {
         signal_: WriteAheadLog.open(
             wal_directory(settings, signal_),
             settings.ingest.wal_segment_bytes,
-            publish_to=positions[signal_],
+            publish_to=shares[signal_].durable,
         )
         for signal_ in Signal
     }
-    ingest = Ingest(wals)
+    backlogs = {
+        signal_: Backlog(
+            indexed=shares[signal_].indexed.get,
+            segment_bytes=settings.ingest.wal_segment_bytes,
+            limit_bytes=settings.ingest.max_unindexed_bytes,
+        )
+        for signal_ in Signal
+    }
+    ingest = Ingest(wals, backlogs)
     receiver = OtlpHttpReceiver(
         ingest,
         single_tenant,

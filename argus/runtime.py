@@ -11,7 +11,7 @@ from typing import Any
 
 from .collector.indexer import Indexer
 from .collector.ingest import record_converter
-from .collector.wal import WalReader
+from .collector.wal import WalPosition, WalReader
 from .config import Settings
 from .proto.otlp import Signal
 from .query.service import QueryLimits, QueryService
@@ -33,7 +33,12 @@ class Runtime:
     ready: bool = False
 
     @classmethod
-    async def open(cls, settings: Settings, wals: Mapping[Signal, WalReader]) -> Runtime:
+    async def open(
+        cls,
+        settings: Settings,
+        wals: Mapping[Signal, WalReader],
+        publish_indexed: Mapping[Signal, Callable[[WalPosition], None]],
+    ) -> Runtime:
         stores = await open_embedded(settings.data_dir)
         indexers = {
             signal: Indexer(
@@ -43,6 +48,7 @@ class Runtime:
                 sink=_sink_for(stores, signal),
                 batch_bytes=settings.ingest.index_batch_bytes,
                 state_dir=settings.data_dir / "wal" / signal.value,
+                publish_applied=publish_indexed[signal],
             )
             for signal, wal in wals.items()
         }

@@ -58,16 +58,17 @@ async def serve(settings: Settings) -> None:
     # port in use is reported like the others. (Closed at once: a small window remains.)
     bind(settings.server.otlp_grpc, "--otlp-grpc").close()
     context = multiprocessing.get_context("spawn")
-    positions = await asyncio.to_thread(recover_wals, settings, context)
-    receiver = ReceiverProcess.start(context, settings, otlp_socket, positions)
+    shares = await asyncio.to_thread(recover_wals, settings, context)
+    receiver = ReceiverProcess.start(context, settings, otlp_socket, shares)
     otlp_socket.close()  # the receiver process holds its own copy
     runtime: Runtime | None = None
     try:
         readers = {
-            signal_: WalReader(wal_directory(settings, signal_), positions[signal_].get)
+            signal_: WalReader(wal_directory(settings, signal_), shares[signal_].durable.get)
             for signal_ in Signal
         }
-        runtime = await Runtime.open(settings, readers)
+        publishers = {signal_: shares[signal_].indexed.set for signal_ in Signal}
+        runtime = await Runtime.open(settings, readers, publishers)
         runtime.start()
         await _serve_api(settings, runtime, receiver, api_socket)
     finally:

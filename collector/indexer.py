@@ -84,6 +84,7 @@ class Indexer:
         sink: Sink,
         batch_bytes: int,
         state_dir: Path,
+        publish_applied: Callable[[WalPosition], None] | None = None,
     ) -> None:
         self.name = name
         self._wal = wal
@@ -94,6 +95,7 @@ class Indexer:
         self._dead_letters = state_dir / "dead-letter.log"
         self.stats = IndexerStats()
         self._applied = WalPosition(0, 0)
+        self._publish_applied = publish_applied or (lambda position: None)
         self.caught_up = asyncio.Event()
 
     @property
@@ -112,6 +114,7 @@ class Indexer:
         data is safe in the log meanwhile."""
         checkpoint = self._checkpoints.load(self._wal.first_position)
         self._applied = max(checkpoint.applied, self._wal.first_position)
+        self._publish_applied(self._applied)
         if checkpoint.pending_end is not None:
             await self._index(checkpoint.pending_end)
         while True:
@@ -136,6 +139,7 @@ class Indexer:
                     if record.tenant == tenant:
                         await asyncio.to_thread(self._dead_letter, record, exc)
         self._applied = batch_end
+        self._publish_applied(batch_end)
         await asyncio.to_thread(self._finish_batch, batch_end)
         self.stats.batches += 1
         return True

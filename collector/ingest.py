@@ -8,7 +8,8 @@ request is in the write-ahead log. Indexers turn the log into store rows afterwa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..proto.otlp import (
@@ -21,7 +22,7 @@ from ..proto.otlp import (
     validate,
 )
 from .errors import InvalidRequest, Unavailable
-from .wal import WalError, WalRecord, WriteAheadLog
+from .wal import WalError, WalPosition, WalRecord, WriteAheadLog
 
 # How an encoding is tagged in the write-ahead log.
 ENCODING_CODES: dict[Encoding, int] = {Encoding.PROTOBUF: 1, Encoding.JSON: 2}
@@ -38,15 +39,36 @@ def _decode_and_validate(signal: Signal, encoding: Encoding, body: bytes) -> Val
         raise InvalidRequest(str(exc)) from None
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """How far a signal's indexer is behind its log, and how far it may fall behind."""
+
+    indexed: Callable[[], WalPosition]
+    segment_bytes: int
+    limit_bytes: int
+
+    def unindexed_bytes(self, durable_end: WalPosition) -> int:
+        # O(1) estimate for the request path: whole segments counted at their nominal size.
+        applied = self.indexed()
+        segments = durable_end.segment - applied.segment
+        return segments * self.segment_bytes + durable_end.offset - applied.offset
+
+
 class Ingest:
-    def __init__(self, wals: Mapping[Signal, WriteAheadLog]) -> None:
+    def __init__(
+        self,
+        wals: Mapping[Signal, WriteAheadLog],
+        backlogs: Mapping[Signal, Backlog] | None = None,
+    ) -> None:
         self._wals = wals
+        self._backlogs = backlogs or {}
 
     async def accept(
         self, signal: Signal, tenant: str, encoding: Encoding, body: bytes
     ) -> Validation:
         """Validate and log a request. Raises InvalidRequest (nothing stored) or
         Unavailable (nothing acknowledged; the client should retry)."""
+        self._refuse_when_behind(signal)
         if len(body) > _INLINE_DECODE_BYTES:
             result = await asyncio.to_thread(_decode_and_validate, signal, encoding, body)
         else:
@@ -57,6 +79,21 @@ class Ingest:
             except WalError as exc:
                 raise Unavailable(str(exc)) from None
         return result
+
+
+    def _refuse_when_behind(self, signal: Signal) -> None:
+        """Backpressure: while the indexer is further behind than allowed, refuse with a
+        retryable error instead of letting the unindexed log grow without bound."""
+        backlog = self._backlogs.get(signal)
+        if backlog is None:
+            return
+        behind = backlog.unindexed_bytes(self._wals[signal].durable_end)
+        if behind > backlog.limit_bytes:
+            raise Unavailable(
+                f"{signal.value} indexing is {behind} bytes behind (limit"
+                f" {backlog.limit_bytes}); retry later",
+                retry_after_seconds=max(1, min(30, behind // max(1, backlog.limit_bytes))),
+            )
 
 
 def record_converter(signal: Signal) -> Any:
