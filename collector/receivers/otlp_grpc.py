@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from ...proto.otlp import Encoding, Signal, encode_export_response
 from ..errors import IngestError, InvalidRequest, PayloadTooLarge, Unavailable, UnsupportedMediaType
@@ -31,6 +33,21 @@ _ERROR_CODES: dict[type[IngestError], grpc.StatusCode] = {
 }
 
 Export = Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]
+
+
+def _retry_info(exc: Unavailable) -> tuple[tuple[str, bytes], ...]:
+    """A google.rpc.Status with RetryInfo in the trailers, where OTLP clients look for how
+    long to wait before retrying (the `grpc-status-details-bin` convention)."""
+    detail = any_pb2.Any()
+    detail.Pack(
+        error_details_pb2.RetryInfo(
+            retry_delay=duration_pb2.Duration(seconds=exc.retry_after_seconds)
+        )
+    )
+    status = status_pb2.Status(
+        code=grpc.StatusCode.UNAVAILABLE.value[0], message=str(exc), details=[detail]
+    )
+    return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
 class OtlpGrpcReceiver:
@@ -61,6 +78,8 @@ class OtlpGrpcReceiver:
                 tenant = self._resolve_tenant(metadata)
                 result = await self._ingest.accept(signal, tenant, Encoding.PROTOBUF, request)
             except IngestError as exc:
+                if isinstance(exc, Unavailable):
+                    context.set_trailing_metadata(_retry_info(exc))
                 await context.abort(_ERROR_CODES[type(exc)], str(exc))
             return encode_export_response(signal, Encoding.PROTOBUF, result.rejected, result.message)
 

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-
 from argus.collector.indexer import Checkpoint, CheckpointFile, Indexer
 from argus.collector.wal import WalPosition, WalRecord, WriteAheadLog
 from argus.storage.errors import PermanentStoreError

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from argus.collector.wal import WalError, WalPosition, WriteAheadLog
 
 

@@ -6,11 +6,20 @@ from __future__ import annotations
 import uuid
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 import httpx
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from tests.e2e.test_http_receiver import PROTOBUF, _status, _trace_request
 from tests.harness import ArgusProcess, eventually
+
+
+def _retry_delay_seconds(error: grpc.RpcError) -> int:
+    trailers = dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
+    status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+    info = error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(info)
+    return int(info.retry_delay.seconds)
 
 
 def test_behind_indexer_gets_503_with_retry_after_then_recovers(fresh_argus: ArgusProcess) -> None:
@@ -40,6 +49,7 @@ def test_behind_indexer_gets_503_with_retry_after_then_recovers(fresh_argus: Arg
                     acknowledged.add(grpc_id.hex())
                 except grpc.RpcError as error:
                     grpc_codes.add(error.code())
+                    assert _retry_delay_seconds(error) >= 1
                 break
     assert refusal is not None, "the indexer never fell behind"
     assert refusal.status_code == 503 and int(refusal.headers["retry-after"]) >= 1
