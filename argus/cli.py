@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import ReceiverDied, StartupError, serve
+    from .selfmetrics import prepare_multiprocess_dir
 
     overrides: dict[str, Any] = {
         "data_dir": args.data_dir,
@@ -57,8 +57,20 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     try:
         settings = load_settings(args.config, overrides=overrides)
+    except ConfigError as exc:
+        print(f"argus: {exc}", file=sys.stderr)
+        return 2
+    try:
+        prepare_multiprocess_dir(settings.data_dir)
+    except OSError as exc:
+        print(f"argus: cannot use data dir {settings.data_dir}: {exc}", file=sys.stderr)
+        return 2
+    # Imported only now: prometheus_client must see its multiprocess dir at import time.
+    from .server import ReceiverDied, StartupError, serve
+
+    try:
         asyncio.run(serve(settings))
-    except (ConfigError, StartupError) as exc:
+    except StartupError as exc:
         print(f"argus: {exc}", file=sys.stderr)
         return 2
     except ReceiverDied as exc:

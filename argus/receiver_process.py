@@ -23,6 +23,7 @@ from .collector.indexer import CheckpointFile
 from .collector.ingest import Backlog, Ingest
 from .collector.receivers.otlp_grpc import OtlpGrpcReceiver
 from .collector.receivers.otlp_http import OtlpHttpReceiver
+from .collector.telemetry import IngestMetrics
 from .collector.tenancy import single_tenant
 from .collector.wal import SharedPosition, WriteAheadLog
 from .config import Settings
@@ -140,15 +141,17 @@ async def _serve(
         )
         for signal_ in Signal
     }
-    ingest = Ingest(wals, backlogs)
+    metrics = IngestMetrics.create()
+    ingest = Ingest(wals, backlogs, metrics)
     receiver = OtlpHttpReceiver(
         ingest,
         single_tenant,
         settings.ingest.max_request_bytes,
         settings.ingest.max_decompressed_bytes,
+        metrics,
     )
     server = server_for(receiver.app())
-    grpc_server = OtlpGrpcReceiver(ingest, single_tenant).server(
+    grpc_server = OtlpGrpcReceiver(ingest, single_tenant, metrics).server(
         str(settings.server.otlp_grpc), settings.ingest.max_decompressed_bytes
     )
     await grpc_server.start()

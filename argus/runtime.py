@@ -11,6 +11,7 @@ from typing import Any
 
 from .collector.indexer import Indexer
 from .collector.ingest import record_converter
+from .collector.telemetry import IndexerMetrics
 from .collector.wal import WalPosition, WalReader
 from .config import Settings
 from .proto.otlp import Signal
@@ -40,15 +41,17 @@ class Runtime:
         publish_indexed: Mapping[Signal, Callable[[WalPosition], None]],
     ) -> Runtime:
         stores = await open_embedded(settings.data_dir)
+        indexer_metrics = IndexerMetrics.create()
         indexers = {
             signal: Indexer(
-                name=f"{signal.value} indexer",
+                name=signal.value,
                 wal=wal,
                 convert=record_converter(signal),
                 sink=_sink_for(stores, signal),
                 batch_bytes=settings.ingest.index_batch_bytes,
                 state_dir=settings.data_dir / "wal" / signal.value,
                 publish_applied=publish_indexed[signal],
+                metrics=indexer_metrics,
             )
             for signal, wal in wals.items()
         }
@@ -64,7 +67,7 @@ class Runtime:
 
     def start(self) -> None:
         for indexer in self.indexers.values():
-            self.tasks.append(asyncio.create_task(indexer.run(), name=indexer.name))
+            self.tasks.append(asyncio.create_task(indexer.run(), name=f"{indexer.name} indexer"))
         self.ready = True
 
     def indexing_status(self) -> dict[str, dict[str, int]]:

@@ -17,6 +17,7 @@ import multiprocessing
 import signal
 import socket
 
+from . import selfmetrics
 from .collector.wal import WalReader
 from .config import HostPort, Settings
 from .proto.otlp import Signal
@@ -86,6 +87,7 @@ async def _serve_api(
             runtime.query,
             lambda: runtime.ready and receiver.ready.is_set(),
             runtime.indexing_status,
+            lambda: selfmetrics.render(runtime.indexing_status),
         )
     )
     loop = asyncio.get_running_loop()

@@ -14,12 +14,14 @@ import json
 import logging
 import os
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..storage.errors import PermanentStoreError
+from .telemetry import IndexerMetrics
 from .wal import WalPosition, WalReader, WalRecord
 
 log = logging.getLogger("argus.indexer")
@@ -85,6 +87,7 @@ class Indexer:
         batch_bytes: int,
         state_dir: Path,
         publish_applied: Callable[[WalPosition], None] | None = None,
+        metrics: IndexerMetrics | None = None,
     ) -> None:
         self.name = name
         self._wal = wal
@@ -96,6 +99,7 @@ class Indexer:
         self.stats = IndexerStats()
         self._applied = WalPosition(0, 0)
         self._publish_applied = publish_applied or (lambda position: None)
+        self._metrics = metrics or IndexerMetrics.create()
         self.caught_up = asyncio.Event()
 
     @property
@@ -161,7 +165,8 @@ class Indexer:
 
     def _dead_letter(self, record: WalRecord, exc: Exception) -> None:
         self.stats.dead_letters += 1
-        log.error("%s: cannot convert WAL record %s: %r", self.name, record.position, exc)
+        self._metrics.dead_letters.labels(self.name).inc()
+        log.error("%s indexer: cannot convert WAL record %s: %r", self.name, record.position, exc)
         with open(self._dead_letters, "ab") as file:
             header = json.dumps(
                 {"position": str(record.position), "tenant": record.tenant,
@@ -172,14 +177,20 @@ class Indexer:
     async def _write_with_retry(self, tenant: str, items: list[Any], batch_id: str) -> None:
         delay = 0.1
         while True:
+            started = time.perf_counter()
             try:
                 await self._sink(tenant, items, batch_id)
+                self._metrics.store_write_seconds.labels(self.name).observe(
+                    time.perf_counter() - started
+                )
+                self._metrics.indexed_items.labels(self.name).inc(len(items))
                 self.stats.items += len(items)
                 return
             except PermanentStoreError:
                 raise
             except Exception as exc:  # noqa: BLE001 - retried: a store may be down for a while
                 self.stats.store_failures += 1
-                log.warning("%s: store write failed (%r); retrying in %.1fs", self.name, exc, delay)
+                self._metrics.store_failures.labels(self.name).inc()
+                log.warning("%s indexer: store write failed (%r); retrying in %.1fs", self.name, exc, delay)
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 10.0)

@@ -8,6 +8,7 @@ request is in the write-ahead log. Indexers turn the log into store rows afterwa
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from ..proto.otlp import (
     validate,
 )
 from .errors import InvalidRequest, Unavailable
+from .telemetry import IngestMetrics
 from .wal import WalError, WalPosition, WalRecord, WriteAheadLog
 
 # How an encoding is tagged in the write-ahead log.
@@ -59,9 +61,11 @@ class Ingest:
         self,
         wals: Mapping[Signal, WriteAheadLog],
         backlogs: Mapping[Signal, Backlog] | None = None,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         self._wals = wals
         self._backlogs = backlogs or {}
+        self._metrics = metrics or IngestMetrics.create()
 
     async def accept(
         self, signal: Signal, tenant: str, encoding: Encoding, body: bytes
@@ -74,10 +78,17 @@ class Ingest:
         else:
             result = _decode_and_validate(signal, encoding, body)
         if result.accepted:
+            started = time.perf_counter()
             try:
                 await self._wals[signal].append(tenant, ENCODING_CODES[encoding], body)
             except WalError as exc:
                 raise Unavailable(str(exc)) from None
+            self._metrics.wal_append_seconds.labels(signal.value).observe(
+                time.perf_counter() - started
+            )
+        items = self._metrics.items
+        items.labels(signal.value, tenant, "accepted").inc(result.accepted)
+        items.labels(signal.value, tenant, "rejected").inc(result.rejected)
         return result
 
 

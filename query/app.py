@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -32,6 +33,7 @@ def create_api_app(
     service: QueryService,
     is_ready: Callable[[], bool],
     indexing_status: Callable[[], dict[str, Any]],
+    render_metrics: Callable[[], tuple[bytes, str]] | None = None,
 ) -> Starlette:
     graphql = ArgusGraphQL(service)
 
@@ -45,9 +47,16 @@ def create_api_app(
             status_code=200 if ready else 503,
         )
 
+    async def metrics(request: Request) -> Response:
+        if render_metrics is None:
+            return Response("no metrics", status_code=404)
+        body, content_type = await run_in_threadpool(render_metrics)
+        return Response(body, media_type=content_type)
+
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics),
         Route("/graphql", graphql, methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes)

@@ -7,6 +7,7 @@ gzip and refuses messages above `max_message_bytes` with RESOURCE_EXHAUSTED.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -16,6 +17,7 @@ from google.rpc import error_details_pb2, status_pb2
 from ...proto.otlp import Encoding, Signal, encode_export_response
 from ..errors import IngestError, InvalidRequest, PayloadTooLarge, Unavailable, UnsupportedMediaType
 from ..ingest import Ingest
+from ..telemetry import IngestMetrics, refusal_reason
 from ..tenancy import TenantResolver
 
 _SERVICES = {
@@ -51,9 +53,12 @@ def _retry_info(exc: Unavailable) -> tuple[tuple[str, bytes], ...]:
 
 
 class OtlpGrpcReceiver:
-    def __init__(self, ingest: Ingest, resolve_tenant: TenantResolver) -> None:
+    def __init__(
+        self, ingest: Ingest, resolve_tenant: TenantResolver, metrics: IngestMetrics | None = None
+    ) -> None:
         self._ingest = ingest
         self._resolve_tenant = resolve_tenant
+        self._metrics = metrics or IngestMetrics.create()
 
     def server(self, address: str, max_message_bytes: int) -> grpc.aio.Server:
         """A server with the OTLP services bound to `address` (not started)."""
@@ -73,14 +78,24 @@ class OtlpGrpcReceiver:
 
     def _export(self, signal: Signal) -> Export:
         async def export(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            started = time.perf_counter()
             metadata = {key: str(value) for key, value in context.invocation_metadata() or ()}
             try:
                 tenant = self._resolve_tenant(metadata)
                 result = await self._ingest.accept(signal, tenant, Encoding.PROTOBUF, request)
             except IngestError as exc:
+                code = _ERROR_CODES[type(exc)]
+                self._record(signal, code, started)
+                self._metrics.refused_requests.labels("grpc", signal.value, refusal_reason(exc)).inc()
                 if isinstance(exc, Unavailable):
                     context.set_trailing_metadata(_retry_info(exc))
-                await context.abort(_ERROR_CODES[type(exc)], str(exc))
+                await context.abort(code, str(exc))
+            self._record(signal, grpc.StatusCode.OK, started)
             return encode_export_response(signal, Encoding.PROTOBUF, result.rejected, result.message)
 
         return export
+
+    def _record(self, signal: Signal, code: grpc.StatusCode, started: float) -> None:
+        self._metrics.request_seconds.labels("grpc", signal.value, code.name).observe(
+            time.perf_counter() - started
+        )

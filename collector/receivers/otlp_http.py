@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from ..errors import (
     UnsupportedMediaType,
 )
 from ..ingest import Ingest
+from ..telemetry import IngestMetrics, refusal_reason
 from ..tenancy import TenantResolver
 
 PROTOBUF = "application/x-protobuf"
@@ -55,8 +57,10 @@ class OtlpHttpReceiver:
         resolve_tenant: TenantResolver,
         max_request_bytes: int,
         max_decompressed_bytes: int,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         self._ingest = ingest
+        self._metrics = metrics or IngestMetrics.create()
         self._resolve_tenant = resolve_tenant
         self._max_request_bytes = max_request_bytes
         self._max_decompressed_bytes = max_decompressed_bytes
@@ -70,7 +74,12 @@ class OtlpHttpReceiver:
 
     def _endpoint(self, signal: Signal) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            return await self._handle(signal, request)
+            started = time.perf_counter()
+            response = await self._handle(signal, request)
+            self._metrics.request_seconds.labels(
+                "http", signal.value, str(response.status_code)
+            ).observe(time.perf_counter() - started)
+            return response
 
         return endpoint
 
@@ -86,6 +95,7 @@ class OtlpHttpReceiver:
             tenant = self._resolve_tenant(request.headers)
             result = await self._ingest.accept(signal, tenant, encoding, body)
         except IngestError as exc:
+            self._metrics.refused_requests.labels("http", signal.value, refusal_reason(exc)).inc()
             return _error_response(exc, encoding or Encoding.JSON)
         payload = encode_export_response(signal, encoding, result.rejected, result.message)
         return Response(payload, media_type=_media_type(encoding))

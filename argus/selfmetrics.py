@@ -1,0 +1,55 @@
+"""`/metrics`: Prometheus exposition merged from both `argus serve` processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+IndexingStatus = Callable[[], dict[str, dict[str, int]]]
+
+
+def prepare_multiprocess_dir(data_dir: Path) -> Path:
+    """Point prometheus_client's multiprocess mode at a fresh directory. Must run before
+    prometheus_client is imported: it picks its value storage at import time."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before its multiprocess dir was set")
+    directory = data_dir / "run" / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[ENV] = str(directory)
+    return directory
+
+
+def render(indexing_status: IndexingStatus) -> tuple[bytes, str]:
+    """The exposition text and its content type. Blocking (reads the per-process files)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    if ENV in os.environ:
+        MultiProcessCollector(registry)
+    registry.register(_IndexingCollector(indexing_status))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _IndexingCollector:
+    """Indexer state read at scrape time from the running indexers."""
+
+    def __init__(self, status: IndexingStatus) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[object]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        lag = GaugeMetricFamily(
+            "argus_unindexed_bytes",
+            "Acknowledged write-ahead log bytes not yet in the store, per signal.",
+            labels=["signal"],
+        )
+        for signal, state in self._status().items():
+            lag.add_metric([signal], state["lag_bytes"])
+        yield lag

@@ -1,0 +1,110 @@
+"""Self-monitoring: the collector's Prometheus metrics.
+
+Argus runs two processes (receiver and main), so the metrics use prometheus_client's
+multiprocess mode: `argus serve` points PROMETHEUS_MULTIPROC_DIR at a directory under the
+data dir before either process imports prometheus_client, each process writes its values
+there, and `/metrics` in the main process merges them. Metric objects are created per
+process on a private registry and passed to the code that records them (no globals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from .errors import IngestError
+
+# Request latencies: ingest requests take from under a millisecond to seconds under load.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+_REASONS = {
+    "InvalidRequest": "invalid",
+    "PayloadTooLarge": "too_large",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "Unavailable": "unavailable",
+}
+
+
+def refusal_reason(exc: IngestError) -> str:
+    return _REASONS.get(type(exc).__name__, "other")
+
+
+@dataclass(frozen=True)
+class IngestMetrics:
+    """Recorded by the receivers and the ingest path (receiver process)."""
+
+    items: Counter
+    refused_requests: Counter
+    request_seconds: Histogram
+    wal_append_seconds: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> IngestMetrics:
+        registry = registry or CollectorRegistry()
+        return cls(
+            items=Counter(
+                "argus_ingest_items",
+                "Spans, data points or log records received, by outcome (accepted, rejected).",
+                ["signal", "tenant", "outcome"],
+                registry=registry,
+            ),
+            refused_requests=Counter(
+                "argus_ingest_refused_requests",
+                "Requests refused whole, by reason (invalid, too_large, unsupported_media_type,"
+                " unavailable: backpressure or a write-ahead log failure).",
+                ["transport", "signal", "reason"],
+                registry=registry,
+            ),
+            request_seconds=Histogram(
+                "argus_ingest_request_duration_seconds",
+                "Time from request to answer, per transport, signal and status.",
+                ["transport", "signal", "status"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            wal_append_seconds=Histogram(
+                "argus_wal_append_duration_seconds",
+                "Time to make one request durable in the write-ahead log (write + fsync).",
+                ["signal"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class IndexerMetrics:
+    """Recorded by the indexers (main process)."""
+
+    indexed_items: Counter
+    store_write_seconds: Histogram
+    store_failures: Counter
+    dead_letters: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> IndexerMetrics:
+        registry = registry or CollectorRegistry()
+        return cls(
+            indexed_items=Counter(
+                "argus_indexed_items", "Items written to the store.", ["signal"],
+                registry=registry,
+            ),
+            store_write_seconds=Histogram(
+                "argus_store_write_duration_seconds",
+                "Time of one store write (one batch of one tenant).",
+                ["signal"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            store_failures=Counter(
+                "argus_store_write_failures", "Store writes that failed and were retried.",
+                ["signal"], registry=registry,
+            ),
+            dead_letters=Counter(
+                "argus_dead_letters",
+                "Write-ahead log records that could not be stored, kept in dead-letter.log.",
+                ["signal"],
+                registry=registry,
+            ),
+        )
