@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .query.service import QueryLimits as QuerySettings
+
 ENV_PREFIX = "ARGUS_"
 # Variables read by the test suite and tools, not by the server.
 _ENV_IGNORED_PREFIXES = ("ARGUS_TEST_",)
@@ -61,15 +63,6 @@ class IngestSettings:
     # Backpressure: above this many acknowledged-but-unindexed bytes per signal, receivers
     # answer 503 / UNAVAILABLE with Retry-After instead of accepting more.
     max_unindexed_bytes: int = 2 * 1024 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class QuerySettings:
-    max_series: int = 10_000
-    max_points: int = 1_000_000
-    max_range_days: int = 31
-    max_limit: int = 1_000
-    timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

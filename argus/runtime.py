@@ -15,7 +15,7 @@ from .collector.telemetry import IndexerMetrics
 from .collector.wal import WalPosition, WalReader
 from .config import Settings
 from .proto.otlp import Signal
-from .query.service import QueryLimits, QueryService
+from .query.service import QueryService
 from .storage.registry import Stores, open_embedded
 
 log = logging.getLogger("argus")
@@ -55,15 +55,7 @@ class Runtime:
             )
             for signal, wal in wals.items()
         }
-        q = settings.query
-        limits = QueryLimits(
-            max_series=q.max_series,
-            max_points=q.max_points,
-            max_range_days=q.max_range_days,
-            max_limit=q.max_limit,
-            timeout_seconds=q.timeout_seconds,
-        )
-        return cls(settings, stores, indexers, QueryService(stores, limits))
+        return cls(settings, stores, indexers, QueryService(stores, settings.query))
 
     def start(self) -> None:
         for indexer in self.indexers.values():
