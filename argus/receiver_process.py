@@ -3,7 +3,8 @@
 `argus serve` runs the receivers in a process of their own, so that the request path and
 the indexers (which convert and store what the receivers logged) each get a core instead
 of sharing one interpreter lock. The only state they share is the log on disk and, per
-signal, the log's durable end in shared memory (`SharedPosition`).
+signal, two positions in shared memory (`WalShare`): the log's durable end, and how far
+the indexer has got (for backpressure).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ class Runtime:
                 convert=record_converter(signal),
                 sink=_sink_for(stores, signal),
                 batch_bytes=settings.ingest.index_batch_bytes,
-                state_dir=settings.data_dir / "wal" / signal.value,
+                state_dir=wal.directory,
                 publish_applied=publish_indexed[signal],
                 metrics=indexer_metrics,
             )

@@ -95,6 +95,10 @@ class WalReader:
         self._durable_end = durable_end
 
     @property
+    def directory(self) -> Path:
+        return self._dir
+
+    @property
     def durable_end(self) -> WalPosition:
         return self._durable_end()
 
