@@ -544,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{host}:{port}",
                 "--api",
                 f"{host}:{api}",
+                "--otlp-grpc",
+                f"{host}:{free_port()}",
             ]
             print(f"starting: {shlex.join(cmd)}  (log: {log_path})", file=sys.stderr)
             with open(log_path, "wb") as log:
