@@ -66,11 +66,21 @@ class IngestSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Per-tenant ingest rate limits (token buckets); 0 turns a limit off."""
+
+    requests_per_second: float = 10_000.0
+    items_per_second: float = 2_000_000.0
+    burst_seconds: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path("./argus-data")
     server: ServerSettings = field(default_factory=ServerSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     query: QuerySettings = field(default_factory=QuerySettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
 
 def load_settings(

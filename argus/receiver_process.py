@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .collector.indexer import CheckpointFile
 from .collector.ingest import Backlog, Ingest
+from .collector.ratelimit import RateLimits, TenantRateLimiter
 from .collector.receivers.otlp_grpc import OtlpGrpcReceiver
 from .collector.receivers.otlp_http import OtlpHttpReceiver
 from .collector.telemetry import IngestMetrics
@@ -143,7 +144,11 @@ async def _serve(
         for signal_ in Signal
     }
     metrics = IngestMetrics.create()
-    ingest = Ingest(wals, backlogs, metrics)
+    limits = settings.limits
+    limiter = TenantRateLimiter(
+        RateLimits(limits.requests_per_second, limits.items_per_second, limits.burst_seconds)
+    )
+    ingest = Ingest(wals, backlogs, metrics, limiter)
     receiver = OtlpHttpReceiver(
         ingest,
         single_tenant,

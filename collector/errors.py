@@ -24,3 +24,11 @@ class Unavailable(IngestError):
     def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class Throttled(IngestError):
+    """The tenant exceeds a rate limit; retry after the given time."""
+
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

@@ -23,6 +23,7 @@ from ..proto.otlp import (
     validate,
 )
 from .errors import InvalidRequest, Unavailable
+from .ratelimit import TenantRateLimiter
 from .telemetry import IngestMetrics
 from .wal import WalError, WalPosition, WalRecord, WriteAheadLog
 
@@ -62,21 +63,28 @@ class Ingest:
         wals: Mapping[Signal, WriteAheadLog],
         backlogs: Mapping[Signal, Backlog] | None = None,
         metrics: IngestMetrics | None = None,
+        limiter: TenantRateLimiter | None = None,
     ) -> None:
         self._wals = wals
+        self._limiter = limiter
         self._backlogs = backlogs or {}
         self._metrics = metrics or IngestMetrics.create()
 
     async def accept(
         self, signal: Signal, tenant: str, encoding: Encoding, body: bytes
     ) -> Validation:
-        """Validate and log a request. Raises InvalidRequest (nothing stored) or
-        Unavailable (nothing acknowledged; the client should retry)."""
+        """Validate and log a request. Raises InvalidRequest (nothing stored), Throttled
+        (the tenant's rate limit) or Unavailable (nothing acknowledged; the client should
+        retry)."""
         self._refuse_when_behind(signal)
+        if self._limiter is not None:
+            self._limiter.admit_request(tenant)
         if len(body) > _INLINE_DECODE_BYTES:
             result = await asyncio.to_thread(_decode_and_validate, signal, encoding, body)
         else:
             result = _decode_and_validate(signal, encoding, body)
+        if self._limiter is not None:
+            self._limiter.admit_items(tenant, result.accepted)
         if result.accepted:
             started = time.perf_counter()
             try:

@@ -23,6 +23,7 @@ _REASONS = {
     "PayloadTooLarge": "too_large",
     "UnsupportedMediaType": "unsupported_media_type",
     "Unavailable": "unavailable",
+    "Throttled": "throttled",
 }
 
 
@@ -52,7 +53,8 @@ class IngestMetrics:
             refused_requests=Counter(
                 "argus_ingest_refused_requests",
                 "Requests refused whole, by reason (invalid, too_large, unsupported_media_type,"
-                " unavailable: backpressure or a write-ahead log failure).",
+                " throttled: a tenant rate limit, unavailable: backpressure or a write-ahead"
+                " log failure).",
                 ["transport", "signal", "reason"],
                 registry=registry,
             ),

@@ -15,7 +15,14 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from ...proto.otlp import Encoding, Signal, encode_export_response
-from ..errors import IngestError, InvalidRequest, PayloadTooLarge, Unavailable, UnsupportedMediaType
+from ..errors import (
+    IngestError,
+    InvalidRequest,
+    PayloadTooLarge,
+    Throttled,
+    Unavailable,
+    UnsupportedMediaType,
+)
 from ..ingest import Ingest
 from ..telemetry import IngestMetrics, refusal_reason
 from ..tenancy import TenantResolver
@@ -31,13 +38,16 @@ _ERROR_CODES: dict[type[IngestError], grpc.StatusCode] = {
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     UnsupportedMediaType: grpc.StatusCode.INVALID_ARGUMENT,
+    Throttled: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 Export = Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]
 
 
-def _retry_info(exc: Unavailable) -> tuple[tuple[str, bytes], ...]:
+def _retry_info(
+    exc: Unavailable | Throttled, code: grpc.StatusCode
+) -> tuple[tuple[str, bytes], ...]:
     """A google.rpc.Status with RetryInfo in the trailers, where OTLP clients look for how
     long to wait before retrying (the `grpc-status-details-bin` convention)."""
     detail = any_pb2.Any()
@@ -46,9 +56,7 @@ def _retry_info(exc: Unavailable) -> tuple[tuple[str, bytes], ...]:
             retry_delay=duration_pb2.Duration(seconds=exc.retry_after_seconds)
         )
     )
-    status = status_pb2.Status(
-        code=grpc.StatusCode.UNAVAILABLE.value[0], message=str(exc), details=[detail]
-    )
+    status = status_pb2.Status(code=code.value[0], message=str(exc), details=[detail])
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
@@ -87,8 +95,8 @@ class OtlpGrpcReceiver:
                 code = _ERROR_CODES[type(exc)]
                 self._record(signal, code, started)
                 self._metrics.refused_requests.labels("grpc", signal.value, refusal_reason(exc)).inc()
-                if isinstance(exc, Unavailable):
-                    context.set_trailing_metadata(_retry_info(exc))
+                if isinstance(exc, (Unavailable, Throttled)):
+                    context.set_trailing_metadata(_retry_info(exc, code))
                 await context.abort(code, str(exc))
             self._record(signal, grpc.StatusCode.OK, started)
             return encode_export_response(signal, Encoding.PROTOBUF, result.rejected, result.message)

@@ -5,7 +5,8 @@
 * 200 with an `Export*ServiceResponse`, `partial_success` set only when items were
   rejected;
 * errors carry a `google.rpc.Status`: 400 invalid data, 413 too large, 415 unsupported
-  content type or encoding, 503 + Retry-After when the data could not be made durable;
+  content type or encoding, 429 + Retry-After over the tenant's rate limit, 503 +
+  Retry-After when the data could not be made durable or indexing is too far behind;
   404 / 405 (with `Allow`) come from the router.
 """
 
@@ -25,6 +26,7 @@ from ..errors import (
     IngestError,
     InvalidRequest,
     PayloadTooLarge,
+    Throttled,
     Unavailable,
     UnsupportedMediaType,
 )
@@ -46,6 +48,7 @@ _ERROR_STATUS: dict[type[IngestError], tuple[int, int]] = {
     InvalidRequest: (400, _INVALID_ARGUMENT),
     PayloadTooLarge: (413, _RESOURCE_EXHAUSTED),
     UnsupportedMediaType: (415, _INVALID_ARGUMENT),
+    Throttled: (429, _RESOURCE_EXHAUSTED),
     Unavailable: (503, _UNAVAILABLE),
 }
 
@@ -134,7 +137,7 @@ def _media_type(encoding: Encoding) -> str:
 def _error_response(exc: IngestError, encoding: Encoding) -> Response:
     http_status, rpc_code = _ERROR_STATUS[type(exc)]
     headers = {}
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, (Unavailable, Throttled)):
         headers["Retry-After"] = str(exc.retry_after_seconds)
     return Response(
         encode_status(encoding, rpc_code, str(exc)),
