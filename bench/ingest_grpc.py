@@ -26,7 +26,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import ITEM_NAMES, SIGNALS, Payload, _pct, _wait_ready, build_payloads, free_port  # noqa: E402
+from ingest import ITEM_NAMES, SIGNALS, Payload, _pct, _wait_ready, build_payloads, free_port
 
 _METHODS = {
     "traces": ("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
