@@ -72,6 +72,9 @@ class LimitSettings:
     requests_per_second: float = 10_000.0
     items_per_second: float = 2_000_000.0
     burst_seconds: float = 2.0
+    # Per span, event, link, log record and data point, as the OTel SDK limits do.
+    max_attributes_per_item: int = 128
+    max_attribute_value_length: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .collector.attribute_limits import AttributeLimits, LimitCounts
 from .collector.indexer import Indexer
 from .collector.ingest import record_converter
 from .collector.telemetry import IndexerMetrics
@@ -42,11 +43,16 @@ class Runtime:
     ) -> Runtime:
         stores = await open_embedded(settings.data_dir)
         indexer_metrics = IndexerMetrics.create()
+        attribute_limits = AttributeLimits(
+            settings.limits.max_attributes_per_item, settings.limits.max_attribute_value_length
+        )
         indexers = {
             signal: Indexer(
                 name=signal.value,
                 wal=wal,
-                convert=record_converter(signal),
+                convert=record_converter(
+                    signal, attribute_limits, _count_limited(indexer_metrics, signal)
+                ),
                 sink=_sink_for(stores, signal),
                 batch_bytes=settings.ingest.index_batch_bytes,
                 state_dir=wal.directory,
@@ -93,6 +99,14 @@ class Runtime:
             await asyncio.wait_for(asyncio.gather(*pending), _DRAIN_SECONDS)
         except TimeoutError:
             log.warning("shutdown: indexing not finished; the rest resumes at next start")
+
+
+def _count_limited(metrics: IndexerMetrics, signal: Signal) -> Callable[[LimitCounts], None]:
+    def count(counts: LimitCounts) -> None:
+        metrics.limited_attributes.labels(signal.value, "dropped").inc(counts.dropped)
+        metrics.limited_attributes.labels(signal.value, "truncated").inc(counts.truncated)
+
+    return count
 
 
 def _sink_for(stores: Stores, signal: Signal) -> Callable[[str, Sequence[Any], str], Awaitable[None]]:

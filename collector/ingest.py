@@ -22,6 +22,7 @@ from ..proto.otlp import (
     to_model,
     validate,
 )
+from .attribute_limits import AttributeLimits, LimitCounts
 from .errors import InvalidRequest, Unavailable
 from .ratelimit import TenantRateLimiter
 from .telemetry import IngestMetrics
@@ -115,11 +116,21 @@ class Ingest:
             )
 
 
-def record_converter(signal: Signal) -> Any:
-    """The indexer's conversion for one signal: a WAL record back into model items."""
+def record_converter(
+    signal: Signal,
+    limits: AttributeLimits | None = None,
+    on_limited: Callable[[LimitCounts], None] | None = None,
+) -> Callable[[WalRecord], Sequence[Any]]:
+    """The indexer's conversion for one signal: a WAL record back into model items, with
+    the attribute limits applied."""
 
     def convert(record: WalRecord) -> Sequence[Any]:
         encoding = _ENCODINGS_BY_CODE[record.encoding]
-        return to_model(signal, parse_request(signal, encoding, record.body))
+        items = to_model(signal, parse_request(signal, encoding, record.body))
+        if limits is not None:
+            counts = limits.apply(items)
+            if on_limited is not None and (counts.dropped or counts.truncated):
+                on_limited(counts)
+        return items
 
     return convert

@@ -83,6 +83,7 @@ class IndexerMetrics:
     store_write_seconds: Histogram
     store_failures: Counter
     dead_letters: Counter
+    limited_attributes: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> IndexerMetrics:
@@ -107,6 +108,13 @@ class IndexerMetrics:
                 "argus_dead_letters",
                 "Write-ahead log records that could not be stored, kept in dead-letter.log.",
                 ["signal"],
+                registry=registry,
+            ),
+            limited_attributes=Counter(
+                "argus_limited_attributes",
+                "Attributes dropped (over the count limit) or values truncated (over the length"
+                " limit), by action.",
+                ["signal", "action"],
                 registry=registry,
             ),
         )
