@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import signal
 import socket
+import time
 
 from . import selfmetrics
 from .collector.wal import WalReader
@@ -37,27 +38,44 @@ class ReceiverDied(RuntimeError):
     """The receiver process exited while Argus was serving."""
 
 
-def bind(address: HostPort, flag: str) -> socket.socket:
+# A receiver process of a crashed `argus serve` dies with it, but a moment later than its
+# parent: a restart right after a crash waits this long for the ports to come free.
+_BIND_RETRY_SECONDS = 3.0
+
+
+async def bind(address: HostPort, flag: str) -> socket.socket:
+    deadline = time.monotonic() + _BIND_RETRY_SECONDS
+    while True:
+        try:
+            return _bind_once(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                continue
+            reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise StartupError(f"cannot listen on {address} ({flag}): {reason}") from None
+
+
+def _bind_once(address: HostPort) -> socket.socket:
     family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((address.host, address.port))
-    except OSError as exc:
+    except OSError:
         sock.close()
-        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        raise StartupError(f"cannot listen on {address} ({flag}): {reason}") from None
+        raise
     sock.listen(2048)
     sock.setblocking(False)
     return sock
 
 
 async def serve(settings: Settings) -> None:
-    otlp_socket = bind(settings.server.otlp_http, "--otlp-http")
-    api_socket = bind(settings.server.api, "--api")
+    otlp_socket = await bind(settings.server.otlp_http, "--otlp-http")
+    api_socket = await bind(settings.server.api, "--api")
     # gRPC binds its own socket in the receiver process; check the address here so that a
     # port in use is reported like the others. (Closed at once: a small window remains.)
-    bind(settings.server.otlp_grpc, "--otlp-grpc").close()
+    (await bind(settings.server.otlp_grpc, "--otlp-grpc")).close()
     context = multiprocessing.get_context("spawn")
     shares = await asyncio.to_thread(recover_wals, settings, context)
     receiver = ReceiverProcess.start(context, settings, otlp_socket, shares)
