@@ -1,4 +1,4 @@
-"""The `argus` command: serve, loadgen."""
+"""The `argus` command: serve, keys, loadgen."""
 
 from __future__ import annotations
 
@@ -35,10 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="OTLP/gRPC listener (default 127.0.0.1:4317)")
     serve.add_argument("--api", type=_host_port, metavar="HOST:PORT",
                        help="API, GraphQL and UI listener (default 127.0.0.1:8080)")
+    serve.add_argument("--insecure", action="store_true", default=None,
+                       help="allow non-loopback listeners without API keys (server.insecure)")
     serve.add_argument("--log-level", default="warning",
                        choices=["debug", "info", "warning", "error"])
 
+    from . import keys_cli
     from .loadgen import add_arguments
+
+    keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    keys_cli.add_arguments(keys)
 
     loadgen = commands.add_parser("loadgen", help="send synthetic telemetry over OTLP/HTTP")
     add_arguments(loadgen)
@@ -53,6 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
         "server.otlp_http": args.otlp_http,
         "server.otlp_grpc": args.otlp_grpc,
         "server.api": args.api,
+        "server.insecure": args.insecure,
     }
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     try:
@@ -98,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "keys":
+        from . import keys_cli
+
+        return keys_cli.run(args)
     return _loadgen(args)
 
 

@@ -9,6 +9,7 @@ are `ARGUS_NAME` (e.g. `data_dir` is `ARGUS_DATA_DIR`).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import typing
@@ -43,12 +44,24 @@ class HostPort:
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:  # a host name: it may resolve to anything
+            return False
+
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     otlp_http: HostPort = HostPort("127.0.0.1", 4318)
     otlp_grpc: HostPort = HostPort("127.0.0.1", 4317)
     api: HostPort = HostPort("127.0.0.1", 8080)
+    # Without API keys Argus is open to anyone who reaches it: it then refuses to listen
+    # on anything but loopback unless this is set.
+    insecure: bool = False
 
 
 @dataclass(frozen=True, slots=True)

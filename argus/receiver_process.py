@@ -20,16 +20,18 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from .auth import Authenticator
 from .collector.indexer import CheckpointFile
 from .collector.ingest import Backlog, Ingest
 from .collector.ratelimit import RateLimits, TenantRateLimiter
 from .collector.receivers.otlp_grpc import OtlpGrpcReceiver
 from .collector.receivers.otlp_http import OtlpHttpReceiver
 from .collector.telemetry import IngestMetrics
-from .collector.tenancy import single_tenant
+from .collector.tenancy import key_tenant
 from .collector.wal import SharedPosition, WriteAheadLog
 from .config import Settings
 from .proto.otlp import Signal
+from .storage.registry import open_key_store
 from .uvicorn_server import server_for
 
 log = logging.getLogger("argus.receiver")
@@ -149,15 +151,19 @@ async def _serve(
         RateLimits(limits.requests_per_second, limits.items_per_second, limits.burst_seconds)
     )
     ingest = Ingest(wals, backlogs, metrics, limiter)
+    keys = await open_key_store(settings.data_dir)
+    authenticator = await Authenticator.load(keys)
+    refresher = asyncio.create_task(authenticator.keep_fresh(keys))
+    resolve_tenant = key_tenant(authenticator)
     receiver = OtlpHttpReceiver(
         ingest,
-        single_tenant,
+        resolve_tenant,
         settings.ingest.max_request_bytes,
         settings.ingest.max_decompressed_bytes,
         metrics,
     )
     server = server_for(receiver.app())
-    grpc_server = OtlpGrpcReceiver(ingest, single_tenant, metrics).server(
+    grpc_server = OtlpGrpcReceiver(ingest, resolve_tenant, metrics).server(
         str(settings.server.otlp_grpc), settings.ingest.max_decompressed_bytes
     )
     await grpc_server.start()
@@ -172,6 +178,8 @@ async def _serve(
     finally:
         await grpc_server.stop(grace=10)  # drains in-flight calls
         announce.cancel()
+        refresher.cancel()
+        await keys.close()
         for wal in wals.values():
             wal.close()
 

@@ -19,12 +19,16 @@ import socket
 import time
 
 from . import selfmetrics
+from .auth import Authenticator
 from .collector.wal import WalReader
 from .config import HostPort, Settings
 from .proto.otlp import Signal
 from .query.app import create_api_app
 from .receiver_process import ReceiverProcess, recover_wals, wal_directory
 from .runtime import Runtime
+from .storage.errors import StoreError
+from .storage.keys import KeyStore
+from .storage.registry import open_key_store
 from .uvicorn_server import Server, server_for
 
 log = logging.getLogger("argus")
@@ -70,7 +74,41 @@ def _bind_once(address: HostPort) -> socket.socket:
     return sock
 
 
+def check_exposure(settings: Settings, authenticator: Authenticator) -> None:
+    """Refuse to serve without API keys on a non-loopback address, unless --insecure."""
+    if authenticator.enforced or settings.server.insecure:
+        return
+    listeners = (
+        ("--otlp-http", settings.server.otlp_http),
+        ("--otlp-grpc", settings.server.otlp_grpc),
+        ("--api", settings.server.api),
+    )
+    exposed = [f"{address} ({flag})" for flag, address in listeners if not address.is_loopback]
+    if exposed:
+        raise StartupError(
+            f"refusing to listen on {', '.join(exposed)} without API keys: anyone who can"
+            " reach it could read and write all data. Create a key first (argus keys create"
+            " --tenant NAME --role admin), listen on loopback only, or pass --insecure"
+            " (server.insecure) to run open on purpose"
+        )
+
+
 async def serve(settings: Settings) -> None:
+    try:
+        keys = await open_key_store(settings.data_dir)
+    except StoreError as exc:
+        raise StartupError(f"cannot open the API key store in {settings.data_dir}: {exc}") from None
+    try:
+        authenticator = await Authenticator.load(keys)
+        check_exposure(settings, authenticator)
+        await _serve_with_keys(settings, keys, authenticator)
+    finally:
+        await keys.close()
+
+
+async def _serve_with_keys(
+    settings: Settings, keys: KeyStore, authenticator: Authenticator
+) -> None:
     otlp_socket = await bind(settings.server.otlp_http, "--otlp-http")
     api_socket = await bind(settings.server.api, "--api")
     # gRPC binds its own socket in the receiver process; check the address here so that a
@@ -89,7 +127,11 @@ async def serve(settings: Settings) -> None:
         publishers = {signal_: shares[signal_].indexed.set for signal_ in Signal}
         runtime = await Runtime.open(settings, readers, publishers)
         runtime.start()
-        await _serve_api(settings, runtime, receiver, api_socket)
+        refresher = asyncio.create_task(authenticator.keep_fresh(keys))
+        try:
+            await _serve_api(settings, runtime, receiver, api_socket, keys, authenticator)
+        finally:
+            refresher.cancel()
     finally:
         code = await asyncio.to_thread(receiver.stop)
         if runtime is not None:
@@ -98,11 +140,18 @@ async def serve(settings: Settings) -> None:
 
 
 async def _serve_api(
-    settings: Settings, runtime: Runtime, receiver: ReceiverProcess, api_socket: socket.socket
+    settings: Settings,
+    runtime: Runtime,
+    receiver: ReceiverProcess,
+    api_socket: socket.socket,
+    keys: KeyStore,
+    authenticator: Authenticator,
 ) -> None:
     api = server_for(
         create_api_app(
             runtime.query,
+            authenticator,
+            keys,
             lambda: runtime.ready and receiver.ready.is_set(),
             runtime.indexing_status,
             lambda: selfmetrics.render(runtime.indexing_status),

@@ -32,3 +32,11 @@ class Throttled(IngestError):
     def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class Unauthenticated(IngestError):
+    """No API key, or one that is unknown or revoked."""
+
+
+class PermissionDenied(IngestError):
+    """A valid API key whose role may not send telemetry."""

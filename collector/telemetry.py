@@ -24,6 +24,8 @@ _REASONS = {
     "UnsupportedMediaType": "unsupported_media_type",
     "Unavailable": "unavailable",
     "Throttled": "throttled",
+    "Unauthenticated": "unauthenticated",
+    "PermissionDenied": "permission_denied",
 }
 
 

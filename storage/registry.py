@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .keys import KeyStore
 from .logs import LogStore
 from .metrics import MetricStore
 from .traces import TraceStore
@@ -34,3 +35,10 @@ async def open_embedded(data_dir: Path) -> Stores:
     metrics = await DuckDBMetricStore.open(directory / "metrics.duckdb")
     logs = await SqliteLogStore.open(directory / "logs.db")
     return Stores(traces=traces, metrics=metrics, logs=logs)
+
+
+async def open_key_store(data_dir: Path) -> KeyStore:
+    """The API key store: embedded, `data_dir/meta/keys.db`."""
+    from .backends.sqlite_keys import SqliteKeyStore
+
+    return await SqliteKeyStore.open(data_dir / "meta" / "keys.db")

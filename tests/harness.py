@@ -58,9 +58,10 @@ class ArgusProcess:
         ]
 
     def start(self, timeout: float = 30.0) -> ArgusProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ARGUS_") or k.startswith("ARGUS_TEST_")}
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the fd
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, env=_argus_env()
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -91,17 +92,41 @@ class ArgusProcess:
             self.process.kill()
             raise
 
-    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    def graphql(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
         """Run a query; fails the test on GraphQL errors."""
-        body = self.graphql_raw(query, variables)
+        body = self.graphql_raw(query, variables, token)
         assert not body.get("errors"), body["errors"]
         return body["data"]  # type: ignore[no-any-return]
 
-    def graphql_raw(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    def graphql_raw(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
         response = httpx.post(
-            f"{self.api_url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
+            f"{self.api_url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+            timeout=30,
         )
         return response.json()  # type: ignore[no-any-return]
+
+    def create_key(self, tenant: str, role: str) -> str:
+        """A new API key from `argus keys create` on this server's data dir; its token."""
+        done = subprocess.run(
+            [sys.executable, "-m", "argus.cli", "keys", "create", "--data-dir", str(self.data_dir),
+             "--tenant", tenant, "--role", role],
+            capture_output=True, text=True, check=True, env=_argus_env(),
+        )
+        return done.stdout.strip()
+
+
+def _argus_env() -> dict[str, str]:
+    """The environment without the caller's ARGUS_* settings (ARGUS_TEST_* stay)."""
+    return {
+        k: v for k, v in os.environ.items()
+        if not k.startswith("ARGUS_") or k.startswith("ARGUS_TEST_")
+    }
 
 
 def eventually(probe: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.1) -> T:

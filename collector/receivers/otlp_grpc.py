@@ -19,7 +19,9 @@ from ..errors import (
     IngestError,
     InvalidRequest,
     PayloadTooLarge,
+    PermissionDenied,
     Throttled,
+    Unauthenticated,
     Unavailable,
     UnsupportedMediaType,
 )
@@ -40,6 +42,8 @@ _ERROR_CODES: dict[type[IngestError], grpc.StatusCode] = {
     UnsupportedMediaType: grpc.StatusCode.INVALID_ARGUMENT,
     Throttled: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 Export = Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]

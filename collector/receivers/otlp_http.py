@@ -26,7 +26,9 @@ from ..errors import (
     IngestError,
     InvalidRequest,
     PayloadTooLarge,
+    PermissionDenied,
     Throttled,
+    Unauthenticated,
     Unavailable,
     UnsupportedMediaType,
 )
@@ -40,8 +42,10 @@ _MEDIA_TYPES = {PROTOBUF: Encoding.PROTOBUF, JSON: Encoding.JSON}
 
 # google.rpc.Code values used in Status bodies.
 _INVALID_ARGUMENT = 3
+_PERMISSION_DENIED = 7
 _RESOURCE_EXHAUSTED = 8
 _UNAVAILABLE = 14
+_UNAUTHENTICATED = 16
 
 # HTTP status and google.rpc code for each refusal; the only place that maps them.
 _ERROR_STATUS: dict[type[IngestError], tuple[int, int]] = {
@@ -50,6 +54,8 @@ _ERROR_STATUS: dict[type[IngestError], tuple[int, int]] = {
     UnsupportedMediaType: (415, _INVALID_ARGUMENT),
     Throttled: (429, _RESOURCE_EXHAUSTED),
     Unavailable: (503, _UNAVAILABLE),
+    Unauthenticated: (401, _UNAUTHENTICATED),
+    PermissionDenied: (403, _PERMISSION_DENIED),
 }
 
 
@@ -94,8 +100,8 @@ class OtlpHttpReceiver:
                     f"unsupported content type {request.headers.get('content-type')!r};"
                     f" use {PROTOBUF} or {JSON}"
                 )
+            tenant = self._resolve_tenant(request.headers)  # before reading the body
             body = await self._read_body(request)
-            tenant = self._resolve_tenant(request.headers)
             result = await self._ingest.accept(signal, tenant, encoding, body)
         except IngestError as exc:
             self._metrics.refused_requests.labels("http", signal.value, refusal_reason(exc)).inc()
@@ -139,6 +145,8 @@ def _error_response(exc: IngestError, encoding: Encoding) -> Response:
     headers = {}
     if isinstance(exc, (Unavailable, Throttled)):
         headers["Retry-After"] = str(exc.retry_after_seconds)
+    elif isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="argus"'
     return Response(
         encode_status(encoding, rpc_code, str(exc)),
         status_code=http_status,

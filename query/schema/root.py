@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from . import keys as key_schema
 from . import logs as log_schema
 from . import metrics as metric_schema
 from . import traces as trace_schema
@@ -39,6 +40,25 @@ class Query:
         resolver=metric_schema.resolve_metric_points,
         description="Stored points of a metric with every field, oldest first.",
     )
+    api_keys: list[key_schema.ApiKey] = strawberry.field(
+        resolver=key_schema.resolve_api_keys,
+        description="The tenant's API keys, revoked ones included (admin role).",
+    )
 
 
-schema = strawberry.Schema(query=Query, config=StrawberryConfig(scalar_map=SCALAR_MAP))
+@strawberry.type
+class Mutation:
+    create_api_key: key_schema.NewApiKey = strawberry.mutation(
+        resolver=key_schema.create_api_key,
+        description="A new API key of the caller's tenant (admin role).",
+    )
+    revoke_api_key: key_schema.ApiKey = strawberry.mutation(
+        resolver=key_schema.revoke_api_key,
+        description="Revoke a key of the caller's tenant (admin role); takes effect within"
+        " a second.",
+    )
+
+
+schema = strawberry.Schema(
+    query=Query, mutation=Mutation, config=StrawberryConfig(scalar_map=SCALAR_MAP)
+)
