@@ -76,6 +76,9 @@ class IngestSettings:
     # Backpressure: above this many acknowledged-but-unindexed bytes per signal, receivers
     # answer 503 / UNAVAILABLE with Retry-After instead of accepting more.
     max_unindexed_bytes: int = 2 * 1024 * 1024 * 1024
+    # Memory: request bytes (raw and inflated) held by all requests in progress together.
+    # Over it, receivers answer 503 / UNAVAILABLE with Retry-After.
+    max_inflight_bytes: int = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

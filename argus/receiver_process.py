@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .auth import Authenticator
 from .collector.indexer import CheckpointFile
+from .collector.inflight import InflightBytes
 from .collector.ingest import Backlog, Ingest
 from .collector.ratelimit import RateLimits, TenantRateLimiter
 from .collector.receivers.otlp_grpc import OtlpGrpcReceiver
@@ -155,15 +156,17 @@ async def _serve(
     authenticator = await Authenticator.load(keys)
     refresher = asyncio.create_task(authenticator.keep_fresh(keys))
     resolve_tenant = key_tenant(authenticator)
+    inflight = InflightBytes(settings.ingest.max_inflight_bytes, metrics.inflight_bytes)
     receiver = OtlpHttpReceiver(
         ingest,
         resolve_tenant,
         settings.ingest.max_request_bytes,
         settings.ingest.max_decompressed_bytes,
         metrics,
+        inflight,
     )
     server = server_for(receiver.app())
-    grpc_server = OtlpGrpcReceiver(ingest, resolve_tenant, metrics).server(
+    grpc_server = OtlpGrpcReceiver(ingest, resolve_tenant, metrics, inflight).server(
         str(settings.server.otlp_grpc), settings.ingest.max_decompressed_bytes
     )
     await grpc_server.start()

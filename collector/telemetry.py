@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from .errors import IngestError
 
@@ -41,6 +41,7 @@ class IngestMetrics:
     refused_requests: Counter
     request_seconds: Histogram
     wal_append_seconds: Histogram
+    inflight_bytes: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> IngestMetrics:
@@ -73,6 +74,13 @@ class IngestMetrics:
                 ["signal"],
                 buckets=_LATENCY_BUCKETS,
                 registry=registry,
+            ),
+            inflight_bytes=Gauge(
+                "argus_receiver_inflight_bytes",
+                "Request bytes held in memory by requests in progress (ingest.max_inflight_bytes"
+                " bounds it).",
+                registry=registry,
+                multiprocess_mode="livesum",
             ),
         )
 

@@ -7,6 +7,7 @@ gzip and refuses messages above `max_message_bytes` with RESOURCE_EXHAUSTED.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -25,6 +26,7 @@ from ..errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from ..inflight import InflightBytes
 from ..ingest import Ingest
 from ..telemetry import IngestMetrics, refusal_reason
 from ..tenancy import TenantResolver
@@ -46,6 +48,8 @@ _ERROR_CODES: dict[type[IngestError], grpc.StatusCode] = {
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
+MAX_CONCURRENT_CALLS = 128
+
 Export = Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]
 
 
@@ -66,15 +70,23 @@ def _retry_info(
 
 class OtlpGrpcReceiver:
     def __init__(
-        self, ingest: Ingest, resolve_tenant: TenantResolver, metrics: IngestMetrics | None = None
+        self,
+        ingest: Ingest,
+        resolve_tenant: TenantResolver,
+        metrics: IngestMetrics | None = None,
+        inflight: InflightBytes | None = None,
     ) -> None:
         self._ingest = ingest
         self._resolve_tenant = resolve_tenant
         self._metrics = metrics or IngestMetrics.create()
+        self._inflight = inflight or InflightBytes(sys.maxsize)
 
     def server(self, address: str, max_message_bytes: int) -> grpc.aio.Server:
         """A server with the OTLP services bound to `address` (not started)."""
         server = grpc.aio.server(
+            # gRPC reads a whole message before our handler sees it: this caps how many it
+            # may hold at once (excess calls get RESOURCE_EXHAUSTED from gRPC itself).
+            maximum_concurrent_rpcs=MAX_CONCURRENT_CALLS,
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.so_reuseport", 0),  # a second Argus on the port must fail, not share
@@ -94,7 +106,9 @@ class OtlpGrpcReceiver:
             metadata = {key: str(value) for key, value in context.invocation_metadata() or ()}
             try:
                 tenant = self._resolve_tenant(metadata)
-                result = await self._ingest.accept(signal, tenant, Encoding.PROTOBUF, request)
+                with self._inflight.hold() as held:
+                    held.add(len(request))
+                    result = await self._ingest.accept(signal, tenant, Encoding.PROTOBUF, request)
             except IngestError as exc:
                 code = _ERROR_CODES[type(exc)]
                 self._record(signal, code, started)

@@ -32,6 +32,7 @@ from ..errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from ..inflight import Held, InflightBytes
 from ..ingest import Ingest
 from ..telemetry import IngestMetrics, refusal_reason
 from ..tenancy import TenantResolver
@@ -67,9 +68,11 @@ class OtlpHttpReceiver:
         max_request_bytes: int,
         max_decompressed_bytes: int,
         metrics: IngestMetrics | None = None,
+        inflight: InflightBytes | None = None,
     ) -> None:
         self._ingest = ingest
         self._metrics = metrics or IngestMetrics.create()
+        self._inflight = inflight or InflightBytes(max_request_bytes + max_decompressed_bytes)
         self._resolve_tenant = resolve_tenant
         self._max_request_bytes = max_request_bytes
         self._max_decompressed_bytes = max_decompressed_bytes
@@ -101,15 +104,16 @@ class OtlpHttpReceiver:
                     f" use {PROTOBUF} or {JSON}"
                 )
             tenant = self._resolve_tenant(request.headers)  # before reading the body
-            body = await self._read_body(request)
-            result = await self._ingest.accept(signal, tenant, encoding, body)
+            with self._inflight.hold() as held:
+                body = await self._read_body(request, held)
+                result = await self._ingest.accept(signal, tenant, encoding, body)
         except IngestError as exc:
             self._metrics.refused_requests.labels("http", signal.value, refusal_reason(exc)).inc()
             return _error_response(exc, encoding or Encoding.JSON)
         payload = encode_export_response(signal, encoding, result.rejected, result.message)
         return Response(payload, media_type=_media_type(encoding))
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, request: Request, held: Held) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._max_request_bytes:
             raise PayloadTooLarge(f"body exceeds the limit of {self._max_request_bytes} bytes")
@@ -119,11 +123,14 @@ class OtlpHttpReceiver:
             size += len(chunk)
             if size > self._max_request_bytes:
                 raise PayloadTooLarge(f"body exceeds the limit of {self._max_request_bytes} bytes")
+            held.add(len(chunk))
             chunks.append(chunk)
         body = b"".join(chunks)
         content_encoding = request.headers.get("content-encoding", "identity").strip().lower()
         if content_encoding == "gzip":
-            return gunzip_limited(body, self._max_decompressed_bytes)
+            inflated = gunzip_limited(body, self._max_decompressed_bytes)
+            held.add(len(inflated))
+            return inflated
         if content_encoding not in ("", "identity"):
             raise UnsupportedMediaType(
                 f"unsupported content encoding {content_encoding!r}; use gzip or none"

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-from argus.auth import Authenticator, Forbidden, Unauthenticated
 from argus.storage.keys import InvalidKeyRequest, KeyNotFound, KeyStore, Role, parse_token
 from argus.storage.model import DEFAULT_TENANT
+
+from argus.auth import Authenticator, Forbidden, Unauthenticated
 
 KEY_BACKENDS = ["embedded"]
 
