@@ -94,12 +94,23 @@ class LimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    """Argus's own metrics sent to its own OTLP/HTTP receiver (see argus/selfexport.py)."""
+
+    self_export: bool = False
+    self_export_interval_seconds: float = 15.0
+    # An ingest key for the export; required when API keys are in use.
+    self_export_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path("./argus-data")
     server: ServerSettings = field(default_factory=ServerSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     query: QuerySettings = field(default_factory=QuerySettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
 
 def load_settings(

@@ -7,6 +7,10 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # prometheus_client may be imported only after prepare_multiprocess_dir
+    from prometheus_client import CollectorRegistry
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 IndexingStatus = Callable[[], dict[str, dict[str, int]]]
@@ -24,16 +28,24 @@ def prepare_multiprocess_dir(data_dir: Path) -> Path:
     return directory
 
 
-def render(indexing_status: IndexingStatus) -> tuple[bytes, str]:
-    """The exposition text and its content type. Blocking (reads the per-process files)."""
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+def merged_registry(indexing_status: IndexingStatus) -> CollectorRegistry:
+    """Both processes' metrics plus the indexers' state. Collecting it blocks (it reads
+    the per-process files)."""
+    from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
 
     registry = CollectorRegistry()
     if ENV in os.environ:
-        MultiProcessCollector(registry)
-    registry.register(_IndexingCollector(indexing_status))
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(_IndexingCollector(indexing_status))  # type: ignore[arg-type]
+    return registry
+
+
+def render(indexing_status: IndexingStatus) -> tuple[bytes, str]:
+    """The exposition text and its content type. Blocking (reads the per-process files)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return generate_latest(merged_registry(indexing_status)), CONTENT_TYPE_LATEST
 
 
 class _IndexingCollector:

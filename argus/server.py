@@ -19,13 +19,14 @@ import socket
 import time
 
 from . import selfmetrics
-from .auth import Authenticator
+from .auth import Authenticator, AuthError
 from .collector.wal import WalReader
 from .config import HostPort, Settings
 from .proto.otlp import Signal
 from .query.app import create_api_app
 from .receiver_process import ReceiverProcess, recover_wals, wal_directory
 from .runtime import Runtime
+from .selfexport import SelfExporter
 from .storage.errors import StoreError
 from .storage.keys import KeyStore
 from .storage.registry import open_key_store
@@ -93,6 +94,30 @@ def check_exposure(settings: Settings, authenticator: Authenticator) -> None:
         )
 
 
+def self_exporter(settings: Settings, authenticator: Authenticator) -> SelfExporter | None:
+    """The self-telemetry exporter if enabled; a missing or unusable key stops start-up."""
+    telemetry = settings.telemetry
+    if not telemetry.self_export:
+        return None
+    token = telemetry.self_export_key
+    if authenticator.enforced:
+        if not token:
+            raise StartupError(
+                "telemetry.self_export is on and API keys are in use: set"
+                " telemetry.self_export_key to an ingest key"
+            )
+        try:
+            principal = authenticator.authenticate(f"Bearer {token}")
+        except AuthError as exc:
+            raise StartupError(f"telemetry.self_export_key: {exc}") from None
+        if not principal.role.may_ingest():
+            raise StartupError("telemetry.self_export_key: the key's role may not ingest")
+    address = settings.server.otlp_http
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address.host, address.host)
+    endpoint = f"http://{HostPort(host, address.port)}/v1/metrics"
+    return SelfExporter(endpoint, token, telemetry.self_export_interval_seconds)
+
+
 async def serve(settings: Settings) -> None:
     try:
         keys = await open_key_store(settings.data_dir)
@@ -101,13 +126,17 @@ async def serve(settings: Settings) -> None:
     try:
         authenticator = await Authenticator.load(keys)
         check_exposure(settings, authenticator)
-        await _serve_with_keys(settings, keys, authenticator)
+        exporter = self_exporter(settings, authenticator)
+        await _serve_with_keys(settings, keys, authenticator, exporter)
     finally:
         await keys.close()
 
 
 async def _serve_with_keys(
-    settings: Settings, keys: KeyStore, authenticator: Authenticator
+    settings: Settings,
+    keys: KeyStore,
+    authenticator: Authenticator,
+    exporter: SelfExporter | None,
 ) -> None:
     otlp_socket = await bind(settings.server.otlp_http, "--otlp-http")
     api_socket = await bind(settings.server.api, "--api")
@@ -127,11 +156,15 @@ async def _serve_with_keys(
         publishers = {signal_: shares[signal_].indexed.set for signal_ in Signal}
         runtime = await Runtime.open(settings, readers, publishers)
         runtime.start()
-        refresher = asyncio.create_task(authenticator.keep_fresh(keys))
+        background = [asyncio.create_task(authenticator.keep_fresh(keys))]
+        if exporter is not None:
+            registry = selfmetrics.merged_registry(runtime.indexing_status)
+            background.append(asyncio.create_task(exporter.run(registry.collect)))
         try:
             await _serve_api(settings, runtime, receiver, api_socket, keys, authenticator)
         finally:
-            refresher.cancel()
+            for task in background:
+                task.cancel()
     finally:
         code = await asyncio.to_thread(receiver.stop)
         if runtime is not None:

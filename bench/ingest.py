@@ -137,8 +137,9 @@ def build_payloads(signal_name: str, count: int, seed: int) -> list[Payload]:
 
 
 class HttpConn:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, token: str = "") -> None:
         self.host, self.port = host, port
+        self._auth = f"Authorization: Bearer {token}\r\n" if token else ""
         self._r: asyncio.StreamReader | None = None
         self._w: asyncio.StreamWriter | None = None
 
@@ -149,7 +150,8 @@ class HttpConn:
         self._w.write(
             (
                 f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                f"Content-Type: application/x-protobuf\r\nContent-Length: {len(body)}\r\n\r\n"
+                f"Content-Type: application/x-protobuf\r\nContent-Length: {len(body)}\r\n"
+                f"{self._auth}\r\n"
             ).encode()
         )
         self._w.write(body)
@@ -205,6 +207,7 @@ async def _drive(
     t_start: float,
     warmup: float,
     seconds: float,
+    token: str = "",
 ) -> ClientResult:
     res = ClientResult()
     path = f"/v1/{signal_name}"
@@ -215,7 +218,7 @@ async def _drive(
 
     async def worker(i: int) -> None:
         nonlocal counter
-        conn = HttpConn(host, port)
+        conn = HttpConn(host, port, token)
         while True:
             n = counter
             counter += 1
@@ -262,11 +265,12 @@ def _client_main(
     ready: Any,
     start: Any,
     results: Any,
+    token: str = "",
 ) -> None:
     payloads = build_payloads(signal_name, pool, seed)
     ready.put(sum(p.items for p in payloads) / len(payloads))
     t_start = start.get()
-    coro = _drive(host, port, signal_name, payloads, conns, t_start, warmup, seconds)
+    coro = _drive(host, port, signal_name, payloads, conns, t_start, warmup, seconds, token)
     try:
         import uvloop  # optional; a faster loop keeps the client's share of the CPU small
 
@@ -285,6 +289,7 @@ def run_signal(
     seconds: float,
     warmup: float,
     pool: int,
+    token: str = "",
 ) -> tuple[ClientResult, float]:
     ctx = mp.get_context("spawn")
     ready, start, results = ctx.Queue(), ctx.Queue(), ctx.Queue()
@@ -304,6 +309,7 @@ def run_signal(
                 ready,
                 start,
                 results,
+                token,
             ),
             daemon=True,
         )
