@@ -311,6 +311,15 @@ class SqliteTraceStore:
     async def services(self, tenant: str) -> list[ServiceOperations]:
         return await self._db.read(partial(self._services, tenant))
 
+    async def delete_before(self, tenant: str, cutoff_unix_nano: int) -> int:
+        """Delete the tenant's spans that started before the cutoff; returns how many.
+
+        Traces and operations left without spans go too (services() stops listing them).
+        """
+        return await self._db.write(
+            partial(self._delete_before, tenant, cutoff_unix_nano), self._forget
+        )
+
     async def close(self) -> None:
         await self._db.close()
 
@@ -363,6 +372,32 @@ class SqliteTraceStore:
             self._trace_refs.clear()
         self._trace_refs.update(((tenant, trace_id), ref) for trace_id, ref in found.items())
         return found
+
+    def _delete_before(self, tenant: str, cutoff: int, conn: sqlite3.Connection) -> int:
+        doomed, args = "FROM spans WHERE tenant = ? AND start_ns < ?", (tenant, cutoff)
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed_refs (ref INTEGER PRIMARY KEY)")
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS doomed_operations (service TEXT NOT NULL,"
+            " name TEXT NOT NULL, PRIMARY KEY (service, name)) WITHOUT ROWID"
+        )
+        conn.execute(f"INSERT OR IGNORE INTO doomed_refs SELECT trace_ref {doomed}", args)
+        conn.execute(f"INSERT OR IGNORE INTO doomed_operations SELECT service, name {doomed}", args)
+        deleted = conn.execute(f"DELETE {doomed}", args).rowcount
+        conn.execute(
+            "DELETE FROM traces WHERE ref IN (SELECT ref FROM doomed_refs)"
+            " AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.trace_ref = traces.ref)"
+        )
+        conn.execute(
+            "DELETE FROM operations WHERE tenant = ?"
+            " AND (service, name) IN (SELECT service, name FROM doomed_operations)"
+            " AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.tenant = operations.tenant"
+            " AND s.service = operations.service AND s.name = operations.name)",
+            (tenant,),
+        )
+        conn.execute("DELETE FROM doomed_refs")
+        conn.execute("DELETE FROM doomed_operations")
+        self._trace_refs.clear()  # some cached refs name deleted traces
+        return deleted
 
     def _forget(self) -> None:
         """After a rollback: cached ids may name rows that no longer exist."""

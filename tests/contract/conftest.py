@@ -15,13 +15,32 @@ from argus.storage.logs import LogStore
 from argus.storage.metrics import MetricStore
 from argus.storage.traces import TraceStore
 
-TRACE_BACKENDS = ["embedded"]
+TRACE_BACKENDS = ["embedded", "postgres"]
 LOG_BACKENDS = ["embedded"]
 METRIC_BACKENDS = ["embedded"]
 
 
 @pytest.fixture(params=TRACE_BACKENDS)
 async def trace_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TraceStore]:
+    if request.param == "postgres":
+        import os
+        import secrets
+
+        from argus.storage.backends.postgres_common import drop_schema
+        from argus.storage.backends.postgres_traces import PostgresTraceStore
+
+        dsn = os.environ.get("ARGUS_TEST_POSTGRES_DSN")
+        if not dsn:
+            pytest.skip("postgres: ARGUS_TEST_POSTGRES_DSN is not set (tests/run.sh sets it)")
+        schema = f"argus_test_{secrets.token_hex(6)}"  # a fresh schema per test
+        pg_store = await PostgresTraceStore.open(dsn, schema=schema, pool_size=4)
+        try:
+            yield pg_store
+        finally:
+            await pg_store.close()
+            await drop_schema(dsn, schema)
+        return
+
     from argus.storage.backends.sqlite_traces import SqliteTraceStore
 
     store = await SqliteTraceStore.open(tmp_path / "traces.db")

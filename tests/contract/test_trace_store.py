@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import Any
+from typing import Any, Protocol, cast
 
 import pytest
 from argus.storage.errors import StoreError
@@ -501,3 +501,77 @@ async def test_close_is_idempotent_and_final(trace_store: TraceStore) -> None:
         await trace_store.get_trace(TENANT, trace_id(1))
     with pytest.raises(StoreError):
         await write(trace_store, [make_span(2, 2)])
+
+
+# ---------------------------------------------------------------------------- retention
+
+
+class RetainingTraceStore(TraceStore, Protocol):
+    async def delete_before(self, tenant: str, cutoff_unix_nano: int) -> int: ...
+
+
+async def test_delete_before_removes_one_tenants_older_spans(trace_store: TraceStore) -> None:
+    store = cast(RetainingTraceStore, trace_store)
+    await write(store, [
+        make_span(1, 1, start=1, service="api", name="GET /"),
+        make_span(1, 2, start=10, service="db", name="query", parent=1),
+        make_span(2, 3, start=5, service="old", name="gone"),
+        make_span(3, 4, start=11, service="api", name="GET /"),
+    ])  # fmt: skip
+    await write(store, [make_span(2, 3, start=5, service="old", name="gone")], tenant="other")
+
+    assert await store.delete_before(TENANT, T0 + 10 * SECOND) == 2  # a span at 10 s stays
+
+    assert [s.span_id for s in await store.get_trace(TENANT, trace_id(1))] == [span_id(2)]
+    assert await store.get_trace(TENANT, trace_id(2)) == []
+    assert await found(store) == [trace_id(3), trace_id(1)]
+    summary = (await store.find_traces(TraceQuery(TENANT, service="db")))[0]
+    assert (summary.start_unix_nano, summary.span_count) == (T0 + 10 * SECOND, 1)
+    assert await store.services(TENANT) == [
+        ServiceOperations("api", ["GET /"]),
+        ServiceOperations("db", ["query"]),
+    ]
+    assert [s.span_id for s in await store.get_trace("other", trace_id(2))] == [span_id(3)]
+    assert await store.services("other") == [ServiceOperations("old", ["gone"])]
+
+
+async def test_a_trace_written_again_after_delete_before_is_whole(
+    trace_store: TraceStore,
+) -> None:
+    store = cast(RetainingTraceStore, trace_store)
+    await write(store, [make_span(1, 1, start=1, name="early")])
+    assert await store.delete_before(TENANT, T0 + 5 * SECOND) == 1
+
+    await write(store, [make_span(1, 2, start=6, parent=1, name="late")])
+
+    assert [s.span_id for s in await store.get_trace(TENANT, trace_id(1))] == [span_id(2)]
+    [summary] = await store.find_traces(TraceQuery(TENANT))
+    assert (summary.trace_id, summary.span_count, summary.root_name) == (trace_id(1), 1, "late")
+    assert await store.services(TENANT) == [ServiceOperations("svc", ["late"])]
+
+
+async def test_drop_partitions_before_drops_whole_days_of_every_tenant(
+    trace_store: TraceStore,
+) -> None:
+    drop = getattr(trace_store, "drop_partitions_before", None)
+    if drop is None:
+        pytest.skip("no day partitions in this backend: its retention is delete_before")
+    day = 86_400.0
+    midnight = -(T0 % (86_400 * SECOND)) / SECOND  # T0's UTC midnight, in seconds from T0
+    await write(trace_store, [
+        make_span(1, 1, start=midnight + 60, service="old", name="gone"),
+        make_span(2, 2, start=midnight + 120),
+        make_span(2, 3, start=midnight + day + 60, parent=2),
+    ])  # fmt: skip
+    await write(trace_store, [make_span(1, 1, start=midnight + 60)], tenant="other")
+
+    # The next day straddles the cutoff, so it stays whole.
+    assert len(await drop(T0 + int((midnight + day + 3600) * SECOND))) == 1
+
+    assert await trace_store.get_trace(TENANT, trace_id(1)) == []
+    assert await trace_store.get_trace("other", trace_id(1)) == []
+    assert [s.span_id for s in await trace_store.get_trace(TENANT, trace_id(2))] == [span_id(3)]
+    assert await trace_store.services(TENANT) == [ServiceOperations("svc", ["op"])]
+    assert await trace_store.services("other") == []
+    await write(trace_store, [make_span(4, 4, start=midnight + 60)])  # the day comes back
+    assert await found(trace_store) == [trace_id(2), trace_id(4)]
