@@ -20,6 +20,7 @@ install_debian_packages() {
   local missing=()
   [ -n "$(pg_bin)" ] || missing+=(postgresql)
   command -v influxd >/dev/null || missing+=(influxdb)
+  command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
   [ ${#missing[@]} -eq 0 ] && return
   log "installing Debian packages: ${missing[*]}"
   local sudo=""
@@ -101,11 +102,29 @@ EOF
   log "InfluxDB on 127.0.0.1:$port"
 }
 
+# VictoriaMetrics takes the InfluxDB store's writes (/api/v2/write). The contract tests
+# write points from 2023 (default retention: one month) and replay batches, which it keeps
+# as duplicate samples unless it deduplicates.
+start_victoriametrics() {
+  local port
+  port="$(free_port)"
+  victoria-metrics -storageDataPath "$work/victoria" -httpListenAddr "127.0.0.1:$port" \
+    -search.latencyOffset=0s -retentionPeriod=100y -dedup.minScrapeInterval=1ms \
+    >"$work/victoriametrics.log" 2>&1 &
+  VICTORIA_PID=$!
+  wait_for victoriametrics "$venv/bin/python" -c \
+    "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=1)"
+  export ARGUS_TEST_VICTORIAMETRICS_URL="http://127.0.0.1:$port"
+  log "VictoriaMetrics on 127.0.0.1:$port"
+}
+
 PG_STOP=()
 INFLUX_PID=""
+VICTORIA_PID=""
 cleanup() {
   [ ${#PG_STOP[@]} -gt 0 ] && "${PG_STOP[@]}" >/dev/null 2>&1 || true
   [ -n "$INFLUX_PID" ] && kill "$INFLUX_PID" 2>/dev/null && wait "$INFLUX_PID" 2>/dev/null || true
+  [ -n "$VICTORIA_PID" ] && kill "$VICTORIA_PID" 2>/dev/null && wait "$VICTORIA_PID" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -114,6 +133,7 @@ install_debian_packages
 install_python
 start_postgres
 start_influxdb
+start_victoriametrics
 
 log "running pytest"
 set +e

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 import pytest
+from argus.storage import capabilities
 from argus.storage.errors import QueryError
 from argus.storage.metrics import (
     Aggregation,
@@ -45,6 +46,14 @@ SCOPE = Scope("argus.test", "1.0")
 
 CUMULATIVE = Temporality.CUMULATIVE
 DELTA = Temporality.DELTA
+
+
+def require(store: MetricStore, *features: str) -> None:
+    """Skip unless `store` can do `features` (a backend declares what it cannot, and why)."""
+    for feature in features:
+        reason = capabilities.reason(store, feature)
+        if reason is not None:
+            pytest.skip(f"{feature}: {reason}")
 
 
 def gauge(name: str, at: float, value: float, **labels: str) -> MetricPoint:
@@ -145,9 +154,27 @@ def every_kind() -> list[MetricPoint]:
     ]
 
 
-async def test_points_round_trip_every_kind(metric_store: MetricStore) -> None:
+async def test_points_round_trip_every_kind(
+    metric_store: MetricStore, metric_read_back: Any
+) -> None:
     points = every_kind()
     await write(metric_store, points)
+    if metric_read_back is not None:  # a write-only backend: the numeric samples it kept
+        names = ["g.int_value", "g.int_int", "g.double_value", "s.cum_value", "s.delta_value",
+                 "h_count", "h_sum", "h_min", "h_b0", "h_b1", "h_b2", "eh_count", "eh_sum",
+                 "sm_count", "sm_q0.99"]
+        got = {name: await metric_read_back.samples(name, TENANT) for name in names}
+        assert got == {
+            "g.int_value": [(T, -7), (T + S, pytest.approx(2**60 + 1))],
+            "g.int_int": [(T, -7), (T + S, pytest.approx(2**60 + 1))],
+            "g.double_value": [(T, 3.25)], "s.cum_value": [(T, 10)], "s.delta_value": [(T, -1.5)],
+            "h_count": [(T, 6), (T + S, 0)], "h_sum": [(T, 12.5)], "h_min": [(T, 0.1)],
+            "h_b0": [(T, 1)], "h_b1": [(T, 2)], "h_b2": [(T, 3)], "eh_count": [(T, 9)],
+            "eh_sum": [(T, 20.5)], "sm_count": [(T, 4)], "sm_q0.99": [(T, 4.5)],
+        }
+        [(labels, _)] = await metric_read_back.series("g.double_value", TENANT)
+        assert (labels["service.name"], labels["pid"], labels["kind"]) == ("checkout", "42", "gauge")
+        return
     for name in sorted({p.name for p in points}):
         expected = [p for p in points if p.name == name]
         got = await metric_store.points(PointQuery(TENANT, name))
@@ -157,6 +184,7 @@ async def test_points_round_trip_every_kind(metric_store: MetricStore) -> None:
 
 
 async def test_points_filters_limit_and_order(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.POINTS)
     await write(metric_store, [
         gauge("m", 30, 3, host="a"), gauge("m", 10, 1, host="a"), gauge("m", 20, 2, host="b"),
         gauge("m", 40, 4, host="b"),
@@ -178,6 +206,7 @@ async def test_points_filters_limit_and_order(metric_store: MetricStore) -> None
 
 
 async def test_metric_and_label_names(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.CATALOG)
     first = counter("requests", 0, 1, method="GET")
     later = counter("requests", 10, 2, method="POST", code="200")
     later.description, later.unit = "handled requests", "1"
@@ -214,6 +243,7 @@ async def test_metric_and_label_names(metric_store: MetricStore) -> None:
     ],
 )
 async def test_matchers(metric_store: MetricStore, matcher: LabelMatcher, hosts: list[str]) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     await write(metric_store, [
         gauge("up", 0, 1, host="web-1", zone="eu"),
         gauge("up", 0, 2, host="web-2", zone="us"),
@@ -248,6 +278,7 @@ async def test_aggregation_by_label(
     metric_store: MetricStore, aged: bool, aggregation: Aggregation, x: list[float],
     y: list[float],
 ) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     await write(metric_store, aggregation_data())
     if aged:
         await age(metric_store)
@@ -268,6 +299,7 @@ async def test_aggregation_by_label(
 async def test_aggregation_without_group_by(
     metric_store: MetricStore, aged: bool, aggregation: Aggregation, expected: float
 ) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     await write(metric_store, aggregation_data())
     if aged:
         await age(metric_store)
@@ -276,6 +308,7 @@ async def test_aggregation_without_group_by(
 
 
 async def test_group_by_missing_label_and_odd_start(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     await write(metric_store, [gauge("m", 5, 1, host="a"), gauge("m", 5, 3),
                                gauge("m", 25, 5, host="a")])
     # steps are cut from the start, whatever it is: [1, 21), [21, 41)
@@ -285,6 +318,7 @@ async def test_group_by_missing_label_and_odd_start(metric_store: MetricStore) -
 
 
 async def test_unknown_metric_is_empty(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     assert await metric_store.query_range(query("nope", 0, 60, 60)) == []
 
 
@@ -298,6 +332,7 @@ def reset_counter(pod: str = "1") -> list[MetricPoint]:
 
 
 async def test_rate_cumulative_with_reset(metric_store: MetricStore, aged: bool) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     await write(metric_store, reset_counter())
     if aged:
         await age(metric_store)
@@ -308,6 +343,7 @@ async def test_rate_cumulative_with_reset(metric_store: MetricStore, aged: bool)
 
 
 async def test_rate_at_fine_steps_and_summed(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     await write(metric_store, reset_counter(pod="1") + reset_counter(pod="2"))
     result = await metric_store.query_range(
         query("requests", 0, 60, 15, rate=True, aggregation=Aggregation.SUM))
@@ -318,6 +354,7 @@ async def test_rate_at_fine_steps_and_summed(metric_store: MetricStore) -> None:
 
 
 async def test_rate_counts_increase_from_before_the_range(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     await write(metric_store, reset_counter())
     # a range starting at 60 s measures the 60 s point from the 50 s point: 330 in [60,120)
     result = await metric_store.query_range(query("requests", 60, 120, 60, rate=True))
@@ -325,6 +362,7 @@ async def test_rate_counts_increase_from_before_the_range(metric_store: MetricSt
 
 
 async def test_rate_reset_by_start_time(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     # the start time moves to 25 s: the counter restarted, 50 at 30 s counts whole
     points = [counter("c", 0, 10), counter("c", 10, 20), counter("c", 20, 40),
               counter("c", 30, 50, start=T + 25 * S), counter("c", 40, 55, start=T + 25 * S)]
@@ -334,6 +372,7 @@ async def test_rate_reset_by_start_time(metric_store: MetricStore) -> None:
 
 
 async def test_rate_delta_counter(metric_store: MetricStore, aged: bool) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     await write(metric_store, [counter("d", 10 * i, i + 1, DELTA) for i in range(12)])
     if aged:
         await age(metric_store)
@@ -343,6 +382,7 @@ async def test_rate_delta_counter(metric_store: MetricStore, aged: bool) -> None
 
 
 async def test_quantile_delta_histogram(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     await write(metric_store, [
         histogram("lat", 10, [0, 2, 4, 0], DELTA, route="/a"),
         histogram("lat", 40, [2, 2, 0, 0], DELTA, route="/a"),
@@ -365,6 +405,7 @@ async def test_quantile_delta_histogram(metric_store: MetricStore) -> None:
 
 
 async def test_quantile_cumulative_histogram(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     counts = {-10: [1, 0, 0, 0], 0: [1, 0, 1, 0], 50: [1, 2, 3, 0], 110: [3, 6, 3, 0]}
     await write(metric_store, [histogram("lat", at, c, CUMULATIVE) for at, c in counts.items()])
     # the increase in a step is measured from the previous step's last point:
@@ -377,20 +418,32 @@ async def test_quantile_cumulative_histogram(metric_store: MetricStore) -> None:
 # ------------------------------------------------------------------ batches and tenants
 
 
-async def test_batch_ids_are_idempotent(metric_store: MetricStore) -> None:
+async def test_batch_ids_are_idempotent(metric_store: MetricStore, metric_read_back: Any) -> None:
     await write(metric_store, [gauge("m", 0, 1)], "batch-1")
     await write(metric_store, [gauge("m", 0, 1)], "batch-1")  # a retry: ignored
     await write(metric_store, [gauge("m", 10, 2)], "batch-2")
     await write(metric_store, [gauge("m", 20, 3)], "batch-1", tenant="other")  # per tenant
+    if metric_read_back is not None:  # a write-only backend: the samples it kept
+        assert await metric_read_back.samples("m_value", TENANT) == [(T, 1), (T + 10 * S, 2)]
+        assert await metric_read_back.samples("m_value", "other") == [(T + 20 * S, 3)]
+        return
     assert [p.value for p in await metric_store.points(PointQuery(TENANT, "m"))] == [1, 2]
     result = await metric_store.query_range(query("m", 0, 60, 60, aggregation=Aggregation.COUNT))
     assert as_dict(result) == {(): [(0.0, 1)]}
 
 
-async def test_tenant_isolation(metric_store: MetricStore) -> None:
+async def test_tenant_isolation(metric_store: MetricStore, metric_read_back: Any) -> None:
     await write(metric_store, [gauge("shared", 0, 1, who="acme")])
     await write(metric_store, [gauge("shared", 0, 5, who="other"), gauge("own", 0, 2)],
                 tenant="other")
+    if metric_read_back is not None:  # a write-only backend: the samples it kept
+        [(labels, samples)] = await metric_read_back.series("shared_value", TENANT)
+        assert (labels["who"], samples) == ("acme", [(T, 1)])
+        [(labels, samples)] = await metric_read_back.series("shared_value", "other")
+        assert (labels["who"], samples) == ("other", [(T, 5)])
+        assert await metric_read_back.samples("own_value", TENANT) == []
+        assert await metric_read_back.samples("own_value", "other") == [(T, 2)]
+        return
     assert [m.name for m in await metric_store.metric_names(TENANT)] == ["shared"]
     assert await metric_store.label_values(TENANT, "shared", "who") == ["acme"]
     result = await metric_store.query_range(query("shared", 0, 60, 60, aggregation=Aggregation.SUM))
@@ -399,10 +452,14 @@ async def test_tenant_isolation(metric_store: MetricStore) -> None:
     assert await metric_store.query_range(query("own", 0, 60, 60)) == []
 
 
-async def test_late_points_are_counted(metric_store: MetricStore) -> None:
+async def test_late_points_are_counted(metric_store: MetricStore, metric_read_back: Any) -> None:
     await write(metric_store, [gauge("m", 0, 1), gauge("m", 30, 3)], "b1")
     await age(metric_store)
     await write(metric_store, [gauge("m", 20, 8)], "late")
+    if metric_read_back is not None:  # a write-only backend: the samples it kept
+        assert await metric_read_back.samples("m_value", TENANT) == [
+            (T, 1), (T + 20 * S, 8), (T + 30 * S, 3)]
+        return
     result = await metric_store.query_range(query("m", 0, 60, 60, aggregation=Aggregation.AVG))
     assert as_dict(result) == {(): [(0.0, 4.0)]}  # (1 + 8 + 3) / 3
 
@@ -411,6 +468,7 @@ async def test_late_points_are_counted(metric_store: MetricStore) -> None:
 
 
 async def test_query_errors(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     await write(metric_store, [gauge("g", 0, 1), counter("c", 0, 1)])
     refused = [
         query("g", 0, 60, 60, quantile=0.5),  # no buckets
@@ -427,6 +485,7 @@ async def test_query_errors(metric_store: MetricStore) -> None:
 
 
 async def test_too_many_series(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.QUERY_RANGE)
     await write(metric_store, [gauge("wide", 0, i, id=str(i)) for i in range(10_001)])
     with pytest.raises(QueryError):
         await metric_store.query_range(query("wide", 0, 60, 60))
@@ -437,6 +496,7 @@ async def test_too_many_series(metric_store: MetricStore) -> None:
 
 
 async def test_nan_gauge_value_round_trips(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.NONFINITE_VALUES, capabilities.POINTS)
     await write(metric_store, [gauge("n", 0, math.nan), gauge("n", 1, math.inf)])
     got = await metric_store.points(PointQuery(TENANT, "n"))
     assert isinstance(got[0].value, float) and math.isnan(got[0].value)
