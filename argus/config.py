@@ -83,7 +83,8 @@ class IngestSettings:
 
 @dataclass(frozen=True, slots=True)
 class LimitSettings:
-    """Per-tenant ingest rate limits (token buckets); 0 turns a limit off."""
+    """Per-tenant ingest limits (rates as token buckets, attributes, timestamps); 0 turns a
+    limit off."""
 
     requests_per_second: float = 10_000.0
     items_per_second: float = 2_000_000.0
@@ -91,6 +92,13 @@ class LimitSettings:
     # Per span, event, link, log record and data point, as the OTel SDK limits do.
     max_attributes_per_item: int = 128
     max_attribute_value_length: int = 0
+    # How far before / after its receive time an item's timestamp may lie (span start,
+    # data point time, log time or else observed time); items outside are rejected as a
+    # partial success and counted. 0 turns a bound off. The past bound is off by default
+    # on purpose: back-filling old data is legitimate, and the official OTLP examples
+    # (tests/fixtures/otlp-examples) carry 2018 timestamps and must be accepted.
+    max_past_seconds: float = 0.0
+    max_future_seconds: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,7 +151,7 @@ async def _serve(
     limiter = TenantRateLimiter(
         RateLimits(limits.requests_per_second, limits.items_per_second, limits.burst_seconds)
     )
-    ingest = Ingest(wals, backlogs, metrics, limiter)
+    ingest = Ingest(wals, backlogs, metrics, limiter, time_bounds=limits)
     keys = await open_key_store(settings.data_dir)
     authenticator = await Authenticator.load(keys)
     refresher = asyncio.create_task(authenticator.keep_fresh(keys))

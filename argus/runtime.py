@@ -51,7 +51,10 @@ class Runtime:
                 name=signal.value,
                 wal=wal,
                 convert=record_converter(
-                    signal, attribute_limits, _count_limited(indexer_metrics, signal)
+                    signal,
+                    attribute_limits,
+                    _count_limited(indexer_metrics, signal),
+                    time_bounds=settings.limits,
                 ),
                 sink=_sink_for(stores, signal),
                 batch_bytes=settings.ingest.index_batch_bytes,

@@ -22,6 +22,7 @@ from ..proto.otlp import (
     to_model,
     validate,
 )
+from ..proto.time_window import TimeBounds, TimeBoundSettings, TimeWindow
 from .attribute_limits import AttributeLimits, LimitCounts
 from .errors import InvalidRequest, Unavailable
 from .ratelimit import TenantRateLimiter
@@ -36,9 +37,11 @@ _ENCODINGS_BY_CODE = {code: encoding for encoding, code in ENCODING_CODES.items(
 _INLINE_DECODE_BYTES = 512 * 1024
 
 
-def _decode_and_validate(signal: Signal, encoding: Encoding, body: bytes) -> Validation:
+def _decode_and_validate(
+    signal: Signal, encoding: Encoding, body: bytes, window: TimeWindow | None
+) -> Validation:
     try:
-        return validate(signal, parse_request(signal, encoding, body))
+        return validate(signal, parse_request(signal, encoding, body), window)
     except DecodeError as exc:
         raise InvalidRequest(str(exc)) from None
 
@@ -65,9 +68,13 @@ class Ingest:
         backlogs: Mapping[Signal, Backlog] | None = None,
         metrics: IngestMetrics | None = None,
         limiter: TenantRateLimiter | None = None,
+        time_bounds: TimeBoundSettings | None = None,
     ) -> None:
+        """`time_bounds` (e.g. the limits settings): how far in the past or future item
+        timestamps may lie; items outside are rejected (partial success). None: no bounds."""
         self._wals = wals
         self._limiter = limiter
+        self._time_bounds = TimeBounds.from_settings(time_bounds)
         self._backlogs = backlogs or {}
         self._metrics = metrics or IngestMetrics.create()
 
@@ -80,16 +87,22 @@ class Ingest:
         self._refuse_when_behind(signal)
         if self._limiter is not None:
             self._limiter.admit_request(tenant)
+        # The window is fixed here and the receive time logged with the request, so the
+        # indexer, converting it later, skips exactly the items rejected now.
+        received = time.time_ns()
+        window = self._time_bounds.window(received)
         if len(body) > _INLINE_DECODE_BYTES:
-            result = await asyncio.to_thread(_decode_and_validate, signal, encoding, body)
+            result = await asyncio.to_thread(_decode_and_validate, signal, encoding, body, window)
         else:
-            result = _decode_and_validate(signal, encoding, body)
+            result = _decode_and_validate(signal, encoding, body, window)
         if self._limiter is not None:
             self._limiter.admit_items(tenant, result.accepted)
         if result.accepted:
             started = time.perf_counter()
             try:
-                await self._wals[signal].append(tenant, ENCODING_CODES[encoding], body)
+                await self._wals[signal].append(
+                    tenant, ENCODING_CODES[encoding], body, received_unix_nano=received
+                )
             except WalError as exc:
                 raise Unavailable(str(exc)) from None
             self._metrics.wal_append_seconds.labels(signal.value).observe(
@@ -98,8 +111,20 @@ class Ingest:
         items = self._metrics.items
         items.labels(signal.value, tenant, "accepted").inc(result.accepted)
         items.labels(signal.value, tenant, "rejected").inc(result.rejected)
+        if result.rejected:
+            self._count_rejected(signal, tenant, result)
         return result
 
+    def _count_rejected(self, signal: Signal, tenant: str, result: Validation) -> None:
+        by_reason = self._metrics.rejected_items
+        too_old, in_future = result.rejected_too_old, result.rejected_in_future
+        invalid = result.rejected - too_old - in_future
+        if invalid:
+            by_reason.labels(signal.value, tenant, "invalid").inc(invalid)
+        if too_old:
+            by_reason.labels(signal.value, tenant, "timestamp_too_old").inc(too_old)
+        if in_future:
+            by_reason.labels(signal.value, tenant, "timestamp_in_future").inc(in_future)
 
     def _refuse_when_behind(self, signal: Signal) -> None:
         """Backpressure: while the indexer is further behind than allowed, refuse with a
@@ -120,13 +145,19 @@ def record_converter(
     signal: Signal,
     limits: AttributeLimits | None = None,
     on_limited: Callable[[LimitCounts], None] | None = None,
+    time_bounds: TimeBoundSettings | None = None,
 ) -> Callable[[WalRecord], Sequence[Any]]:
     """The indexer's conversion for one signal: a WAL record back into model items, with
-    the attribute limits applied."""
+    the attribute limits applied. With `time_bounds` (the receiver's), items outside the
+    window around the record's receive time are skipped, as the receiver rejected them;
+    a record without a receive time (older log format) is converted without a window."""
+    bounds = TimeBounds.from_settings(time_bounds)
 
     def convert(record: WalRecord) -> Sequence[Any]:
         encoding = _ENCODINGS_BY_CODE[record.encoding]
-        items = to_model(signal, parse_request(signal, encoding, record.body))
+        received = record.received_unix_nano
+        window = None if received is None else bounds.window(received)
+        items = to_model(signal, parse_request(signal, encoding, record.body), window)
         if limits is not None:
             counts = limits.apply(items)
             if on_limited is not None and (counts.dropped or counts.truncated):

@@ -38,6 +38,7 @@ class IngestMetrics:
     """Recorded by the receivers and the ingest path (receiver process)."""
 
     items: Counter
+    rejected_items: Counter
     refused_requests: Counter
     request_seconds: Histogram
     wal_append_seconds: Histogram
@@ -51,6 +52,14 @@ class IngestMetrics:
                 "argus_ingest_items",
                 "Spans, data points or log records received, by outcome (accepted, rejected).",
                 ["signal", "tenant", "outcome"],
+                registry=registry,
+            ),
+            rejected_items=Counter(
+                "argus_ingest_items_rejected",
+                "Items rejected (partial success), by reason: timestamp_too_old or"
+                " timestamp_in_future (outside limits.max_past_seconds /"
+                " limits.max_future_seconds), invalid (any other rule).",
+                ["signal", "tenant", "reason"],
                 registry=registry,
             ),
             refused_requests=Counter(

@@ -8,7 +8,12 @@ On disk: a directory of segment files named by sequence number (`00000001.wal`, 
 Each record is framed as
 
     u32 payload length | u32 crc32(payload) | payload
-    payload = u8 encoding | u8 tenant length | tenant (utf-8) | request body
+    payload = u8 flags+encoding | u8 tenant length | tenant (utf-8)
+              | [u64 received_unix_nano, little-endian] | request body
+
+The low 7 bits of the first byte are the encoding; bit 0x80 says that the receive time
+follows the tenant. Records written before that bit existed lack it and read with
+`received_unix_nano` None.
 
 A crash can leave a torn record at the end of the newest segment; `open` cuts it off. It
 was never acknowledged, because its fsync had not returned.
@@ -30,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _HEADER = struct.Struct("<II")
+_RECEIVED = struct.Struct("<Q")
+_HAS_RECEIVED = 0x80
+_ENCODING_MASK = 0x7F
 _SUFFIX = ".wal"
 
 
@@ -58,13 +66,28 @@ class WalRecord:
     tenant: str
     encoding: int
     body: bytes
+    # When the receiver took the request (time.time_ns()); None in records written before
+    # the log kept it.
+    received_unix_nano: int | None = None
 
 
-def encode_record(tenant: str, encoding: int, body: bytes) -> bytes:
+def encode_record(
+    tenant: str, encoding: int, body: bytes, received_unix_nano: int | None = None
+) -> bytes:
     tenant_bytes = tenant.encode()
     if len(tenant_bytes) > 255:
         raise ValueError("tenant id longer than 255 bytes")
-    payload = bytes((encoding, len(tenant_bytes))) + tenant_bytes + body
+    if not 0 <= encoding <= _ENCODING_MASK:
+        raise ValueError(f"encoding code {encoding} does not fit in 7 bits")
+    if received_unix_nano is None:
+        payload = bytes((encoding, len(tenant_bytes))) + tenant_bytes + body
+    else:
+        payload = b"".join((
+            bytes((encoding | _HAS_RECEIVED, len(tenant_bytes))),
+            tenant_bytes,
+            _RECEIVED.pack(received_unix_nano),
+            body,
+        ))
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
@@ -234,10 +257,13 @@ class WriteAheadLog(WalReader):
             self.appended.clear()
             await self.appended.wait()
 
-    async def append(self, tenant: str, encoding: int, body: bytes) -> WalPosition:
+    async def append(
+        self, tenant: str, encoding: int, body: bytes, received_unix_nano: int | None = None
+    ) -> WalPosition:
         """Append one record; returns its position once it is on disk (fsync'ed)."""
         future: asyncio.Future[WalPosition] = asyncio.get_running_loop().create_future()
-        self._pending.append((encode_record(tenant, encoding, body), future))
+        frame = encode_record(tenant, encoding, body, received_unix_nano)
+        self._pending.append((frame, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_pending())
         return await future
@@ -308,14 +334,20 @@ def _parse_records(
         payload = view[body_start : body_start + length]
         if len(payload) < length or zlib.crc32(payload) != crc:
             return
-        tenant_length = payload[1]
+        flags, tenant_length = payload[0], payload[1]
+        body_offset = 2 + tenant_length
+        received: int | None = None
+        if flags & _HAS_RECEIVED:
+            received = _RECEIVED.unpack_from(payload, body_offset)[0]
+            body_offset += _RECEIVED.size
         next_offset = body_start + length
         yield WalRecord(
             position=WalPosition(segment, base + offset),
             next_position=WalPosition(segment, base + next_offset),
             tenant=bytes(payload[2 : 2 + tenant_length]).decode(),
-            encoding=payload[0],
-            body=bytes(payload[2 + tenant_length :]),
+            encoding=flags & _ENCODING_MASK,
+            body=bytes(payload[body_offset:]),
+            received_unix_nano=received,
         )
         offset = next_offset
 

@@ -51,6 +51,7 @@ from .rules import (
     histogram_problem,
     no_data_note,
 )
+from .time_window import TimeWindow
 
 _TEMPORALITY_NAMES: dict[str, int] = dict(AggregationTemporality.items())
 _ONE_DATA_FIELD = "only one of gauge, sum, histogram, exponentialHistogram, summary may be set"
@@ -58,9 +59,11 @@ _ONE_DATA_FIELD = "only one of gauge, sum, histogram, exponentialHistogram, summ
 PointConverter = Callable[[JsonObject, Series], "MetricPoint | str"]
 
 
-def convert(request: JsonObject) -> tuple[list[MetricPoint], Validation]:
+def convert(
+    request: JsonObject, window: TimeWindow | None = None
+) -> tuple[list[MetricPoint], Validation]:
     """Raises FieldError for a value of the wrong type anywhere in the request."""
-    tally = Tally("data point", "data points")
+    tally = Tally("data point", "data points", window)
     points = walk(request, ("resourceMetrics", "scopeMetrics", "metrics"), _metric, tally)
     return points, tally.validation()
 
@@ -99,6 +102,7 @@ def _metric(
             scope=scp,
         )
         convert_point = _POINT_CONVERTERS[data_key]
+        window = tally.window
         for point_obj in points:
             try:
                 point = convert_point(point_obj, series)
@@ -106,6 +110,10 @@ def _metric(
                 raise exc.at(f"dataPoints[{index_of(points, point_obj)}]") from None
             if isinstance(point, str):
                 tally.reject(point)
+            elif window is not None and (
+                problem := window.time_problem(point.time_unix_nano)
+            ) is not None:
+                tally.reject(problem)
             else:
                 tally.accepted += 1
                 out.append(point)

@@ -22,14 +22,17 @@ from .json_fields import (
 from .json_request import walk
 from .pb_traces import SPAN_KINDS, STATUS_CODES
 from .rules import Tally, Validation, link_problem, parent_hex, span_problem
+from .time_window import TimeWindow
 
 _KIND_NAMES: dict[str, int] = dict(PbSpan.SpanKind.items())
 _STATUS_NAMES: dict[str, int] = dict(PbStatus.StatusCode.items())
 
 
-def convert(request: JsonObject) -> tuple[list[Span], Validation]:
+def convert(
+    request: JsonObject, window: TimeWindow | None = None
+) -> tuple[list[Span], Validation]:
     """Raises FieldError for a value of the wrong type anywhere in the request."""
-    tally = Tally("span", "spans")
+    tally = Tally("span", "spans", window)
     spans = walk(request, ("resourceSpans", "scopeSpans", "spans"), _convert_span, tally)
     return spans, tally.validation()
 
@@ -38,11 +41,17 @@ def _convert_span(
     obj: JsonObject, res: Resource, scp: Scope, tally: Tally, out: list[Span]
 ) -> None:
     span = _span(obj, res, scp)
-    if type(span) is str:
+    if isinstance(span, str):
         tally.reject(span)
-    else:
-        tally.accepted += 1
-        out.append(span)
+        return
+    window = tally.window
+    if window is not None:
+        problem = window.time_problem(span.start_time_unix_nano)
+        if problem is not None:
+            tally.reject(problem)
+            return
+    tally.accepted += 1
+    out.append(span)
 
 
 def _span(obj: JsonObject, res: Resource, scp: Scope) -> Span | str:

@@ -3,12 +3,13 @@
 The flow for one request body:
 
     parsed = parse_request(signal, encoding, body)   # DecodeError: undecodable
-    result = validate(signal, parsed)                # DecodeError: a field of the wrong type
-    items = to_model(signal, parsed)                 # the items validate() accepted
+    result = validate(signal, parsed, window)        # DecodeError: a field of the wrong type
+    items = to_model(signal, parsed, window)         # the items validate() accepted
 
 Each call stands alone: `to_model` may run later in another process on the same bytes
-(the collector logs raw bodies and converts them afterwards) and skips exactly the items
-`validate` rejected. For protobuf, `validate` reads only the fields the rules need. For
+(the collector logs raw bodies and converts them afterwards) and, given an equal window
+(see time_window: it is fixed by the receive time), skips exactly the items `validate`
+rejected. Without a window no timestamp is judged. For protobuf, `validate` reads only the fields the rules need. For
 JSON every field's type must be known good before a request is accepted, so `validate`
 walks the whole document; `to_model` walks it again.
 
@@ -44,6 +45,7 @@ from .errors import DecodeError
 from .json_fields import FieldError
 from .json_keys import camel_case_keys, may_have_snake_keys
 from .rules import Validation
+from .time_window import TimeBounds, TimeWindow
 
 __all__ = [
     "DecodeError",
@@ -51,6 +53,8 @@ __all__ = [
     "JsonRequest",
     "ParsedRequest",
     "Signal",
+    "TimeBounds",
+    "TimeWindow",
     "Validation",
     "encode_export_response",
     "encode_status",
@@ -113,44 +117,55 @@ def parse_request(signal: Signal, encoding: Encoding, body: bytes) -> ParsedRequ
     return JsonRequest(document)
 
 
-def validate(signal: Signal, parsed: ParsedRequest) -> Validation:
-    """Count the items to accept and reject, and say why any were rejected.
+def validate(
+    signal: Signal, parsed: ParsedRequest, window: TimeWindow | None = None
+) -> Validation:
+    """Count the items to accept and reject, and say why any were rejected. With a
+    window, items whose timestamp lies outside it are rejected too (and counted in
+    `rejected_too_old` / `rejected_in_future`).
 
     Raises DecodeError when a JSON field has the wrong type (the message names its path).
     """
     if isinstance(parsed, dict):
-        return _convert_json(signal, parsed)[1]
+        return _convert_json(signal, parsed, window)[1]
     if signal == Signal.TRACES:
-        return pb_traces.validate(_pb(signal, parsed, ExportTraceServiceRequest))
+        return pb_traces.validate(_pb(signal, parsed, ExportTraceServiceRequest), window)
     if signal == Signal.METRICS:
-        return pb_metrics.validate(_pb(signal, parsed, ExportMetricsServiceRequest))
-    return pb_logs.validate(_pb(signal, parsed, ExportLogsServiceRequest))
+        return pb_metrics.validate(_pb(signal, parsed, ExportMetricsServiceRequest), window)
+    return pb_logs.validate(_pb(signal, parsed, ExportLogsServiceRequest), window)
 
 
-@overload
-def to_model(signal: Literal[Signal.TRACES], parsed: ParsedRequest) -> list[Span]: ...
-@overload
-def to_model(signal: Literal[Signal.METRICS], parsed: ParsedRequest) -> list[MetricPoint]: ...
-@overload
-def to_model(signal: Literal[Signal.LOGS], parsed: ParsedRequest) -> list[LogRecord]: ...
 @overload
 def to_model(
-    signal: Signal, parsed: ParsedRequest
+    signal: Literal[Signal.TRACES], parsed: ParsedRequest, window: TimeWindow | None = None
+) -> list[Span]: ...
+@overload
+def to_model(
+    signal: Literal[Signal.METRICS], parsed: ParsedRequest, window: TimeWindow | None = None
+) -> list[MetricPoint]: ...
+@overload
+def to_model(
+    signal: Literal[Signal.LOGS], parsed: ParsedRequest, window: TimeWindow | None = None
+) -> list[LogRecord]: ...
+@overload
+def to_model(
+    signal: Signal, parsed: ParsedRequest, window: TimeWindow | None = None
 ) -> list[Span] | list[MetricPoint] | list[LogRecord]: ...
 
 
 def to_model(
-    signal: Signal, parsed: ParsedRequest
+    signal: Signal, parsed: ParsedRequest, window: TimeWindow | None = None
 ) -> list[Span] | list[MetricPoint] | list[LogRecord]:
-    """The accepted items, in request order. Never raises for a request that validate()
-    accepted (for JSON it raises DecodeError where validate() would have)."""
+    """The accepted items (by the same window), in request order. Never raises for a
+    request that validate() accepted (for JSON it raises DecodeError where validate()
+    would have)."""
     if isinstance(parsed, dict):
-        return _convert_json(signal, parsed)[0]
+        return _convert_json(signal, parsed, window)[0]
     if signal == Signal.TRACES:
-        return pb_traces.to_model(_pb(signal, parsed, ExportTraceServiceRequest))
+        return pb_traces.to_model(_pb(signal, parsed, ExportTraceServiceRequest), window)
     if signal == Signal.METRICS:
-        return pb_metrics.to_model(_pb(signal, parsed, ExportMetricsServiceRequest))
-    return pb_logs.to_model(_pb(signal, parsed, ExportLogsServiceRequest))
+        return pb_metrics.to_model(_pb(signal, parsed, ExportMetricsServiceRequest), window)
+    return pb_logs.to_model(_pb(signal, parsed, ExportLogsServiceRequest), window)
 
 
 def encode_export_response(
@@ -170,15 +185,17 @@ def encode_status(encoding: Encoding, code: int, message: str) -> bytes:
     return responses.status_json(code, message)
 
 
-def _convert_json(signal: Signal, document: dict[str, Any]) -> tuple[list[Any], Validation]:
+def _convert_json(
+    signal: Signal, document: dict[str, Any], window: TimeWindow | None
+) -> tuple[list[Any], Validation]:
     if type(document) is not JsonRequest:
         camel_case_keys(document)
     try:
         if signal == Signal.TRACES:
-            return json_traces.convert(document)
+            return json_traces.convert(document, window)
         if signal == Signal.METRICS:
-            return json_metrics.convert(document)
-        return json_logs.convert(document)
+            return json_metrics.convert(document, window)
+        return json_logs.convert(document, window)
     except FieldError as exc:
         raise DecodeError(f"{exc.path}: {exc.reason}" if exc.parts else exc.reason) from None
 

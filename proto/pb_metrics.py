@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -31,6 +32,7 @@ from .rules import (
     histogram_problem,
     no_data_note,
 )
+from .time_window import TimeWindow
 
 
 def _number_problem(point: pb.NumberDataPoint) -> str | None:
@@ -56,8 +58,10 @@ _POINT_RULES: dict[str, Callable[..., str | None]] = {
 }
 
 
-def validate(request: ExportMetricsServiceRequest) -> Validation:
-    tally = Tally("data point", "data points")
+def validate(
+    request: ExportMetricsServiceRequest, window: TimeWindow | None = None
+) -> Validation:
+    tally = Tally("data point", "data points", window)
     for resource_metrics in request.resource_metrics:
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
@@ -69,6 +73,8 @@ def validate(request: ExportMetricsServiceRequest) -> Validation:
                 rule = _POINT_RULES.get(which)
                 if not metric.name:
                     tally.reject(EMPTY_METRIC_NAME, len(points))
+                elif window is not None:
+                    _judge_points(tally, points, rule, window)
                 elif rule is None:
                     tally.accepted += len(points)
                 else:
@@ -81,7 +87,30 @@ def validate(request: ExportMetricsServiceRequest) -> Validation:
     return tally.validation()
 
 
-def to_model(request: ExportMetricsServiceRequest) -> list[MetricPoint]:
+def _judge_points(
+    tally: Tally,
+    points: Sequence[_Point],
+    rule: Callable[..., str | None] | None,
+    window: TimeWindow,
+) -> None:
+    """The points of one metric, each by its kind's rule (if any) and then by its time."""
+    earliest, latest = window.bounds
+    for point in points:
+        problem = None if rule is None else rule(point)
+        if problem is None:
+            # Inline bounds check: half the cost of a call per point on this hot path.
+            time_unix_nano = point.time_unix_nano
+            if not earliest <= time_unix_nano <= latest:
+                problem = window.time_problem(time_unix_nano)
+        if problem is None:
+            tally.accepted += 1
+        else:
+            tally.reject(problem)
+
+
+def to_model(
+    request: ExportMetricsServiceRequest, window: TimeWindow | None = None
+) -> list[MetricPoint]:
     out: list[MetricPoint] = []
     for resource_metrics in request.resource_metrics:
         res = resource(resource_metrics.resource, resource_metrics.schema_url)
@@ -90,24 +119,31 @@ def to_model(request: ExportMetricsServiceRequest) -> list[MetricPoint]:
             for metric in scope_metrics.metrics:
                 which = metric.WhichOneof("data")
                 if which is not None and metric.name:
-                    _convert(out, metric, which, res, scp)
+                    _convert(out, metric, which, res, scp, window)
     return out
 
 
 def _convert(
-    out: list[MetricPoint], metric: pb.Metric, which: str, res: Resource, scp: Scope
+    out: list[MetricPoint],
+    metric: pb.Metric,
+    which: str,
+    res: Resource,
+    scp: Scope,
+    window: TimeWindow | None,
 ) -> None:
     series = _series(metric, which, res, scp)
-    if which == "gauge":
-        _numbers(out, series, metric.gauge.data_points)
-    elif which == "sum":
-        _numbers(out, series, metric.sum.data_points)
+    points: Sequence[Any] = getattr(metric, which).data_points
+    if window is not None:
+        # Outside the window: skipped here, before the per-kind rules skip theirs.
+        points = [p for p in points if window.time_problem(p.time_unix_nano) is None]
+    if which == "gauge" or which == "sum":
+        _numbers(out, series, points)
     elif which == "histogram":
-        _histograms(out, series, metric.histogram.data_points)
+        _histograms(out, series, points)
     elif which == "exponential_histogram":
-        _exponential_histograms(out, series, metric.exponential_histogram.data_points)
+        _exponential_histograms(out, series, points)
     else:
-        _summaries(out, series, metric.summary.data_points)
+        _summaries(out, series, points)
 
 
 def _series(metric: pb.Metric, which: str, res: Resource, scp: Scope) -> Series:

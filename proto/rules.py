@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .time_window import TimeWindow
+
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
 
@@ -32,11 +34,15 @@ _MAX_NOTES = 5
 
 @dataclass(slots=True)
 class Validation:
-    """What validate() found: counts of spans / data points / log records."""
+    """What validate() found: counts of spans / data points / log records. Of the
+    rejected, `rejected_too_old` and `rejected_in_future` were rejected for their timestamp
+    alone (an item that breaks another rule is counted for that one)."""
 
     accepted: int
     rejected: int
     message: str
+    rejected_too_old: int = 0
+    rejected_in_future: int = 0
 
 
 def span_problem(trace_id: bytes, span_id: bytes, parent_span_id: bytes) -> str | None:
@@ -88,13 +94,17 @@ def histogram_problem(bucket_count_len: int, explicit_bounds: Sequence[float]) -
 
 
 class Tally:
-    """Counts accepted and rejected items of one request and words the result."""
+    """Counts accepted and rejected items of one request and words the result. It also
+    carries the request's time window (None: no timestamp is judged) to the walkers."""
 
-    __slots__ = ("_extra_notes", "_notes", "_plural", "_reasons", "_singular", "accepted")
+    __slots__ = (
+        "_extra_notes", "_notes", "_plural", "_reasons", "_singular", "accepted", "window"
+    )
 
-    def __init__(self, singular: str, plural: str) -> None:
+    def __init__(self, singular: str, plural: str, window: TimeWindow | None = None) -> None:
         self._singular = singular
         self._plural = plural
+        self.window = window
         self.accepted = 0
         self._reasons: dict[str, int] = {}
         self._notes: list[str] = []
@@ -127,4 +137,9 @@ class Tally:
         parts.extend(self._notes)
         if self._extra_notes:
             parts.append(f"and {self._extra_notes} more notes")
-        return Validation(self.accepted, rejected, "; ".join(parts))
+        too_old = in_future = 0
+        window = self.window
+        if window is not None and rejected:
+            too_old = self._reasons.get(window.too_old, 0)
+            in_future = self._reasons.get(window.in_future, 0)
+        return Validation(self.accepted, rejected, "; ".join(parts), too_old, in_future)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,33 @@ async def test_garbage_in_a_sealed_segment_is_an_error_not_a_skip(tmp_path: Path
     with pytest.raises(WalError, match="corrupt"):
         reopened.read(first[-1].next_position, 10)
     reopened.close()
+
+
+async def test_receive_time_is_kept_with_the_record(tmp_path: Path) -> None:
+    wal = WriteAheadLog.open(tmp_path, segment_bytes=1 << 20)
+    received = 1_750_000_000_123_456_789
+    await wal.append("tenant-a", 2, b"with time", received_unix_nano=received)
+    await wal.append("tenant-a", 1, b"without")
+    wal.close()
+    reopened = WriteAheadLog.open(tmp_path, segment_bytes=1 << 20)
+    with_time, without = reopened.read(WalPosition(1, 0), 1 << 30)
+    assert (with_time.tenant, with_time.encoding, with_time.body) == ("tenant-a", 2, b"with time")
+    assert with_time.received_unix_nano == received
+    assert (without.encoding, without.body, without.received_unix_nano) == (1, b"without", None)
+    reopened.close()
+
+
+async def test_records_in_the_format_before_receive_times_still_read(tmp_path: Path) -> None:
+    """payload = u8 encoding | u8 tenant length | tenant | body, as written before."""
+    payload = bytes((1, 2)) + b"t1" + b"old body"
+    old_frame = struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+    (tmp_path / "00000001.wal").write_bytes(old_frame)
+    wal = WriteAheadLog.open(tmp_path, segment_bytes=1 << 20)
+    assert wal.durable_end == WalPosition(1, len(old_frame))  # not cut off as torn
+    await wal.append("t2", 2, b"new body", received_unix_nano=42)
+    old, new = wal.read(WalPosition(1, 0), 1 << 30)
+    assert (old.tenant, old.encoding, old.body, old.received_unix_nano) == (
+        "t1", 1, b"old body", None,
+    )
+    assert (new.tenant, new.encoding, new.body, new.received_unix_nano) == ("t2", 2, b"new body", 42)
+    wal.close()
