@@ -37,8 +37,16 @@ async def open_embedded(data_dir: Path) -> Stores:
     return Stores(traces=traces, metrics=metrics, logs=logs)
 
 
-async def open_key_store(data_dir: Path) -> KeyStore:
-    """The API key store: embedded, `data_dir/meta/keys.db`."""
+async def open_key_store(
+    data_dir: Path, postgres_dsn: str | None = None, schema: str = "argus"
+) -> KeyStore:
+    """The API key store: on PostgreSQL (`schema` of the database at `postgres_dsn`) when
+    a DSN is given (an empty one counts as none), else embedded, `data_dir/meta/keys.db`."""
+    if postgres_dsn:
+        from .backends.postgres_keys import PostgresKeyStore
+
+        return await PostgresKeyStore.open(postgres_dsn, schema=schema)
+
     from .backends.sqlite_keys import SqliteKeyStore
 
     return await SqliteKeyStore.open(data_dir / "meta" / "keys.db")

@@ -11,11 +11,30 @@ from argus.storage.model import DEFAULT_TENANT
 
 from argus.auth import Authenticator, Forbidden, Unauthenticated
 
-KEY_BACKENDS = ["embedded"]
+KEY_BACKENDS = ["embedded", "postgres"]
 
 
 @pytest.fixture(params=KEY_BACKENDS)
 async def key_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KeyStore]:
+    if request.param == "postgres":
+        import os
+        import secrets
+
+        from argus.storage.backends.postgres_common import drop_schema
+        from argus.storage.backends.postgres_keys import PostgresKeyStore
+
+        dsn = os.environ.get("ARGUS_TEST_POSTGRES_DSN")
+        if not dsn:
+            pytest.skip("postgres: ARGUS_TEST_POSTGRES_DSN is not set (tests/run.sh sets it)")
+        schema = f"argus_test_{secrets.token_hex(6)}"  # a fresh schema per test
+        pg_store = await PostgresKeyStore.open(dsn, schema=schema, pool_size=2)
+        try:
+            yield pg_store
+        finally:
+            await pg_store.close()
+            await drop_schema(dsn, schema)
+        return
+
     from argus.storage.backends.sqlite_keys import SqliteKeyStore
 
     store = await SqliteKeyStore.open(tmp_path / "keys.db")
