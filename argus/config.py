@@ -79,6 +79,9 @@ class IngestSettings:
     # Memory: request bytes (raw and inflated) held by all requests in progress together.
     # Over it, receivers answer 503 / UNAVAILABLE with Retry-After.
     max_inflight_bytes: int = 256 * 1024 * 1024
+    # A sink in `also_write_to` that falls further behind than this (e.g. its server is
+    # down) gives up its oldest data, logged and counted, instead of holding the log.
+    max_secondary_lag_bytes: int = 4 * 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,59 @@ class LimitSettings:
     max_future_seconds: float = 3600.0
 
 
+# Which backends can serve each signal. `embedded` needs no server.
+BACKENDS = {
+    "traces": ("embedded", "postgres"),
+    "metrics": ("embedded", "influxdb"),
+    "logs": ("embedded", "elasticsearch"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SignalStorage:
+    """Where one signal goes: `backend` stores it and serves its queries; `also_write_to`
+    names more sinks that get a copy (each with its own position in the write-ahead log,
+    retries and lag), e.g. embedded + InfluxDB."""
+
+    backend: str = "embedded"
+    also_write_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    traces: SignalStorage = field(default_factory=SignalStorage)
+    metrics: SignalStorage = field(default_factory=SignalStorage)
+    logs: SignalStorage = field(default_factory=SignalStorage)
+    meta: str = "embedded"  # API keys (later rules, dashboards): "embedded" or "postgres"
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresSettings:
+    dsn: str = ""  # postgresql://user@host:5432/db
+    schema: str = "argus"
+    pool_size: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class InfluxDBSettings:
+    url: str = ""  # http://host:8086
+    database: str = "argus"  # v1 API (1.x; 2.x/3.x through their v1-compatible API)
+    write_api: str = "v1"  # "v2": influxdb-client's /api/v2/write with org, bucket, token
+    org: str = ""
+    bucket: str = ""
+    token: str = ""
+    username: str = ""
+    password: str = ""
+    create_database: bool = True  # CREATE DATABASE on start (1.x; needs admin rights)
+
+
+@dataclass(frozen=True, slots=True)
+class ElasticsearchSettings:
+    url: str = ""  # http://host:9200
+    index_prefix: str = "argus"
+    api_key: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class TelemetrySettings:
     """Argus's own metrics sent to its own OTLP/HTTP receiver (see argus/selfexport.py)."""
@@ -111,6 +167,11 @@ class TelemetrySettings:
     self_export_key: str = ""
 
 
+def meta_postgres_dsn(settings: Settings) -> str | None:
+    """The DSN of the metadata store when it is PostgreSQL, else None (embedded)."""
+    return settings.postgres.dsn if settings.storage.meta == "postgres" else None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path("./argus-data")
@@ -119,6 +180,10 @@ class Settings:
     query: QuerySettings = field(default_factory=QuerySettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    postgres: PostgresSettings = field(default_factory=PostgresSettings)
+    influxdb: InfluxDBSettings = field(default_factory=InfluxDBSettings)
+    elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
 
 
 def load_settings(
@@ -135,7 +200,48 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = (value, "command line")
-    return _build(Settings, values, prefix="")
+    settings: Settings = _build(Settings, values, prefix="")
+    _check_storage(settings)
+    return settings
+
+
+def _check_storage(settings: Settings) -> None:
+    """Every named backend must serve the signal and have its server configured."""
+    servers = {
+        "postgres": ("postgres.dsn", settings.postgres.dsn),
+        "influxdb": ("influxdb.url", settings.influxdb.url),
+        "elasticsearch": ("elasticsearch.url", settings.elasticsearch.url),
+    }
+    for signal, allowed in BACKENDS.items():
+        routing: SignalStorage = getattr(settings.storage, signal)
+        names = [("backend", routing.backend)]
+        names += [("also_write_to", name) for name in routing.also_write_to]
+        for key, name in names:
+            if name not in allowed:
+                raise ConfigError(
+                    f"invalid value {name!r} for setting 'storage.{signal}.{key}': {signal}"
+                    f" can go to {', '.join(allowed)}"
+                )
+            if name in servers and not servers[name][1]:
+                raise ConfigError(
+                    f"storage.{signal} uses {name}, but setting {servers[name][0]!r} is empty"
+                )
+        if routing.backend in routing.also_write_to or len(set(routing.also_write_to)) < len(
+            routing.also_write_to
+        ):
+            raise ConfigError(f"setting 'storage.{signal}.also_write_to' repeats a backend")
+    if settings.storage.meta not in ("embedded", "postgres"):
+        raise ConfigError(
+            f"invalid value {settings.storage.meta!r} for setting 'storage.meta':"
+            " use embedded or postgres"
+        )
+    if settings.storage.meta == "postgres" and not settings.postgres.dsn:
+        raise ConfigError("storage.meta uses postgres, but setting 'postgres.dsn' is empty")
+    if settings.influxdb.write_api not in ("v1", "v2"):
+        raise ConfigError(
+            f"invalid value {settings.influxdb.write_api!r} for setting 'influxdb.write_api':"
+            " use v1 or v2"
+        )
 
 
 def _from_toml(path: Path) -> dict[str, tuple[Any, str]]:
@@ -248,6 +354,11 @@ def _convert(kind: Any, raw: Any) -> Any:
         return Path(str(raw))
     if kind is HostPort:
         return HostPort.parse(str(raw))
+    if typing.get_origin(kind) is tuple:  # tuple[str, ...]: a TOML list or "a,b" from env
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple):
+            raise TypeError("expected a list of strings")
+        return tuple(str(item).strip() for item in items if str(item).strip())
     raise TypeError(f"unsupported setting type {kind}")
 
 

@@ -30,7 +30,7 @@ from .collector.receivers.otlp_http import OtlpHttpReceiver
 from .collector.telemetry import IngestMetrics
 from .collector.tenancy import key_tenant
 from .collector.wal import SharedPosition, WriteAheadLog
-from .config import Settings
+from .config import Settings, meta_postgres_dsn
 from .proto.otlp import Signal
 from .storage.registry import open_key_store
 from .uvicorn_server import server_for
@@ -152,7 +152,9 @@ async def _serve(
         RateLimits(limits.requests_per_second, limits.items_per_second, limits.burst_seconds)
     )
     ingest = Ingest(wals, backlogs, metrics, limiter, time_bounds=limits)
-    keys = await open_key_store(settings.data_dir)
+    keys = await open_key_store(
+        settings.data_dir, meta_postgres_dsn(settings), settings.postgres.schema
+    )
     authenticator = await Authenticator.load(keys)
     refresher = asyncio.create_task(authenticator.keep_fresh(keys))
     resolve_tenant = key_tenant(authenticator)

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .collector.attribute_limits import AttributeLimits, LimitCounts
-from .collector.indexer import Indexer
+from .collector.indexer import Indexer, SharedTruncation
 from .collector.ingest import record_converter
 from .collector.telemetry import IndexerMetrics
 from .collector.wal import WalPosition, WalReader
 from .config import Settings
 from .proto.otlp import Signal
 from .query.service import QueryService
-from .storage.registry import Stores, open_embedded
+from .stores import OpenedStores, open_stores
 
 log = logging.getLogger("argus")
 
@@ -28,8 +28,8 @@ _DRAIN_SECONDS = 10.0
 @dataclass(slots=True)
 class Runtime:
     settings: Settings
-    stores: Stores
-    indexers: dict[Signal, Indexer]
+    stores: OpenedStores
+    indexers: dict[Signal, list[Indexer]]
     query: QueryService
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     ready: bool = False
@@ -41,46 +41,65 @@ class Runtime:
         wals: Mapping[Signal, WalReader],
         publish_indexed: Mapping[Signal, Callable[[WalPosition], None]],
     ) -> Runtime:
-        stores = await open_embedded(settings.data_dir)
+        stores = await open_stores(settings)
         indexer_metrics = IndexerMetrics.create()
         attribute_limits = AttributeLimits(
             settings.limits.max_attributes_per_item, settings.limits.max_attribute_value_length
         )
-        indexers = {
-            signal: Indexer(
-                name=signal.value,
-                wal=wal,
-                convert=record_converter(
-                    signal,
-                    attribute_limits,
-                    _count_limited(indexer_metrics, signal),
-                    time_bounds=settings.limits,
-                ),
-                sink=_sink_for(stores, signal),
-                batch_bytes=settings.ingest.index_batch_bytes,
-                state_dir=wal.directory,
-                publish_applied=publish_indexed[signal],
-                metrics=indexer_metrics,
-            )
-            for signal, wal in wals.items()
-        }
-        return cls(settings, stores, indexers, QueryService(stores, settings.query))
+        indexers: dict[Signal, list[Indexer]] = {}
+        for signal, wal in wals.items():
+            sinks = stores.sinks[signal]
+            truncation = SharedTruncation(wal, [sink.name for sink in sinks])
+            # One indexer per sink, each converting for itself: sinks move independently.
+            indexers[signal] = [
+                Indexer(
+                    name=signal.value,
+                    wal=wal,
+                    convert=record_converter(
+                        signal,
+                        attribute_limits,
+                        _count_limited(indexer_metrics, signal) if sink.primary else None,
+                        time_bounds=settings.limits,
+                    ),
+                    sink=sink.write,
+                    batch_bytes=settings.ingest.index_batch_bytes,
+                    state_dir=wal.directory,
+                    # The primary's position is what backpressure watches; a secondary
+                    # never holds the receivers back, it gives up old data instead.
+                    publish_applied=publish_indexed[signal] if sink.primary else None,
+                    metrics=indexer_metrics,
+                    sink_name=sink.name,
+                    truncation=truncation,
+                    max_lag_bytes=None if sink.primary else settings.ingest.max_secondary_lag_bytes,
+                )
+                for sink in sinks
+            ]
+        return cls(settings, stores, indexers, QueryService(stores.primary, settings.query))
 
     def start(self) -> None:
-        for indexer in self.indexers.values():
-            self.tasks.append(asyncio.create_task(indexer.run(), name=f"{indexer.name} indexer"))
+        for indexer in self._all_indexers():
+            self.tasks.append(asyncio.create_task(
+                indexer.run(), name=f"{indexer.name}/{indexer.sink_name} indexer"
+            ))
         self.ready = True
 
-    def indexing_status(self) -> dict[str, dict[str, int]]:
-        return {
-            signal.value: {
-                "lag_bytes": indexer.lag_bytes(),
-                "indexed_items": indexer.stats.items,
-                "dead_letters": indexer.stats.dead_letters,
-                "store_failures": indexer.stats.store_failures,
+    def _all_indexers(self) -> list[Indexer]:
+        return [indexer for group in self.indexers.values() for indexer in group]
+
+    def indexing_status(self) -> dict[str, dict[str, Any]]:
+        """Per signal: the primary sink's figures (what queries see), and every sink's."""
+        status: dict[str, dict[str, Any]] = {}
+        for signal, group in self.indexers.items():
+            primary = group[0]
+            status[signal.value] = {
+                "lag_bytes": primary.lag_bytes(),
+                "indexed_items": primary.stats.items,
+                "dead_letters": primary.stats.dead_letters,
+                "store_failures": primary.stats.store_failures,
+                "sinks": {indexer.sink_name: _sink_status(indexer, index == 0)
+                          for index, indexer in enumerate(group)},
             }
-            for signal, indexer in self.indexers.items()
-        }
+        return status
 
     async def close(self) -> None:
         """Give indexers a bounded time to catch up, then stop and close everything.
@@ -93,8 +112,10 @@ class Runtime:
         await self.stores.close()
 
     async def _drain(self) -> None:
+        # A sink that is failing now would only use up the time: it resumes at next start.
         pending = [
-            indexer.caught_up.wait() for indexer in self.indexers.values() if indexer.lag()
+            indexer.caught_up.wait() for indexer in self._all_indexers()
+            if indexer.lag() and indexer.stats.last_error is None
         ]
         if not pending:
             return
@@ -112,9 +133,15 @@ def _count_limited(metrics: IndexerMetrics, signal: Signal) -> Callable[[LimitCo
     return count
 
 
-def _sink_for(stores: Stores, signal: Signal) -> Callable[[str, Sequence[Any], str], Awaitable[None]]:
-    if signal is Signal.TRACES:
-        return stores.traces.write_spans
-    if signal is Signal.METRICS:
-        return stores.metrics.write_points
-    return stores.logs.write_logs
+def _sink_status(indexer: Indexer, primary: bool) -> dict[str, Any]:
+    stats = indexer.stats
+    return {
+        "primary": primary,
+        "healthy": stats.last_error is None,
+        "last_error": stats.last_error,
+        "lag_bytes": indexer.lag_bytes(),
+        "indexed_items": stats.items,
+        "store_failures": stats.store_failures,
+        "dead_letters": stats.dead_letters,
+        "dropped_bytes": stats.dropped_bytes,
+    }

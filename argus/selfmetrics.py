@@ -7,13 +7,13 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # prometheus_client may be imported only after prepare_multiprocess_dir
     from prometheus_client import CollectorRegistry
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
-IndexingStatus = Callable[[], dict[str, dict[str, int]]]
+IndexingStatus = Callable[[], dict[str, dict[str, Any]]]
 
 
 def prepare_multiprocess_dir(data_dir: Path) -> Path:
@@ -59,9 +59,21 @@ class _IndexingCollector:
 
         lag = GaugeMetricFamily(
             "argus_unindexed_bytes",
-            "Acknowledged write-ahead log bytes not yet in the store, per signal.",
-            labels=["signal"],
+            "Acknowledged write-ahead log bytes not yet in a sink's store (its spool), per"
+            " signal and sink.",
+            labels=["signal", "sink"],
+        )
+        healthy = GaugeMetricFamily(
+            "argus_sink_healthy",
+            "1 while a sink's writes succeed, 0 while they fail and are retried.",
+            labels=["signal", "sink", "primary"],
         )
         for signal, state in self._status().items():
-            lag.add_metric([signal], state["lag_bytes"])
+            for sink, sink_state in state["sinks"].items():
+                lag.add_metric([signal, sink], sink_state["lag_bytes"])
+                healthy.add_metric(
+                    [signal, sink, str(sink_state["primary"]).lower()],
+                    1 if sink_state["healthy"] else 0,
+                )
         yield lag
+        yield healthy

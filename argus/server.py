@@ -21,7 +21,7 @@ import time
 from . import selfmetrics
 from .auth import Authenticator, AuthError
 from .collector.wal import WalReader
-from .config import HostPort, Settings
+from .config import HostPort, Settings, meta_postgres_dsn
 from .proto.otlp import Signal
 from .query.app import create_api_app
 from .receiver_process import ReceiverProcess, recover_wals, wal_directory
@@ -120,7 +120,9 @@ def self_exporter(settings: Settings, authenticator: Authenticator) -> SelfExpor
 
 async def serve(settings: Settings) -> None:
     try:
-        keys = await open_key_store(settings.data_dir)
+        keys = await open_key_store(
+            settings.data_dir, meta_postgres_dsn(settings), settings.postgres.schema
+        )
     except StoreError as exc:
         raise StartupError(f"cannot open the API key store in {settings.data_dir}: {exc}") from None
     try:

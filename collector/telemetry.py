@@ -103,30 +103,32 @@ class IndexerMetrics:
     store_failures: Counter
     dead_letters: Counter
     limited_attributes: Counter
+    dropped_bytes: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> IndexerMetrics:
         registry = registry or CollectorRegistry()
         return cls(
             indexed_items=Counter(
-                "argus_indexed_items", "Items written to the store.", ["signal"],
+                "argus_indexed_items", "Items written to the store, per signal and sink.",
+                ["signal", "sink"],
                 registry=registry,
             ),
             store_write_seconds=Histogram(
                 "argus_store_write_duration_seconds",
                 "Time of one store write (one batch of one tenant).",
-                ["signal"],
+                ["signal", "sink"],
                 buckets=_LATENCY_BUCKETS,
                 registry=registry,
             ),
             store_failures=Counter(
                 "argus_store_write_failures", "Store writes that failed and were retried.",
-                ["signal"], registry=registry,
+                ["signal", "sink"], registry=registry,
             ),
             dead_letters=Counter(
                 "argus_dead_letters",
                 "Write-ahead log records that could not be stored, kept in dead-letter.log.",
-                ["signal"],
+                ["signal", "sink"],
                 registry=registry,
             ),
             limited_attributes=Counter(
@@ -134,6 +136,13 @@ class IndexerMetrics:
                 "Attributes dropped (over the count limit) or values truncated (over the length"
                 " limit), by action.",
                 ["signal", "action"],
+                registry=registry,
+            ),
+            dropped_bytes=Counter(
+                "argus_sink_dropped_bytes",
+                "Write-ahead log bytes a secondary sink gave up because it fell more than"
+                " ingest.max_secondary_lag_bytes behind.",
+                ["signal", "sink"],
                 registry=registry,
             ),
         )

@@ -25,16 +25,23 @@ _PRINCIPAL = "argus.principal"  # where RequireKey leaves the caller in the ASGI
 
 
 class ArgusGraphQL(GraphQL[QueryContext, None]):
-    def __init__(self, service: QueryService, keys: KeyStore | None) -> None:
+    def __init__(
+        self,
+        service: QueryService,
+        keys: KeyStore | None,
+        indexing_status: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(schema)
         self._service = service
         self._keys = keys
+        self._indexing_status = indexing_status
 
     async def get_context(self, request: Any, response: Any = None) -> QueryContext:
         return QueryContext(
             service=self._service,
             principal=request.scope.get(_PRINCIPAL),
             keys=self._keys,
+            indexing_status=self._indexing_status,
             request=request,
             response=response,
         )
@@ -98,7 +105,7 @@ def create_api_app(
     indexing_status: Callable[[], dict[str, Any]],
     render_metrics: Callable[[], tuple[bytes, str]] | None = None,
 ) -> Starlette:
-    graphql = RequireKey(ArgusGraphQL(service, keys), authenticator)
+    graphql = RequireKey(ArgusGraphQL(service, keys, indexing_status), authenticator)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ class QueryContext:
     service: QueryService
     principal: Principal | None  # None only for the GraphiQL page, which reads nothing
     keys: KeyStore | None = None
+    indexing_status: Callable[[], dict[str, Any]] | None = None
     request: Any = None
     response: Any = None
 

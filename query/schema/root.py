@@ -8,6 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 from . import keys as key_schema
 from . import logs as log_schema
 from . import metrics as metric_schema
+from . import sinks as sink_schema
 from . import traces as trace_schema
 from .scalars import SCALAR_MAP
 
@@ -39,6 +40,10 @@ class Query:
     metric_points: list[metric_schema.MetricPoint] = strawberry.field(
         resolver=metric_schema.resolve_metric_points,
         description="Stored points of a metric with every field, oldest first.",
+    )
+    sinks: list[sink_schema.Sink] = strawberry.field(
+        resolver=sink_schema.resolve_sinks,
+        description="Every store each signal is written to, with health and lag.",
     )
     api_keys: list[key_schema.ApiKey] = strawberry.field(
         resolver=key_schema.resolve_api_keys,

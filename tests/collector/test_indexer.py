@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from argus.collector.indexer import Checkpoint, CheckpointFile, Indexer
+from argus.collector.indexer import Checkpoint, CheckpointFile, Indexer, SharedTruncation
 from argus.collector.wal import WalPosition, WalRecord, WriteAheadLog
 from argus.storage.errors import PermanentStoreError
 
@@ -104,3 +104,87 @@ async def test_unconvertible_or_refused_records_go_to_the_dead_letter_file(
     assert indexer.stats.dead_letters == 1
     if not permanent:
         assert sink.items == [("t", b"fine")]
+
+
+class DownSink(IdempotentSink):
+    """A sink that fails every write while `down` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    async def write(self, tenant: str, items: Sequence[bytes], batch_id: str) -> None:
+        if self.down:
+            raise ConnectionError("sink down")
+        await super().write(tenant, items, batch_id)
+
+
+def _fan_out(
+    tmp_path: Path, wal: WriteAheadLog, sinks: dict[str, IdempotentSink], max_lag: int | None = None
+) -> list[Indexer]:
+    truncation = SharedTruncation(wal, list(sinks))
+    return [
+        Indexer("test", wal, _convert, sink.write, batch_bytes=64, state_dir=tmp_path,
+                sink_name=name, truncation=truncation,
+                max_lag_bytes=None if name == "embedded" else max_lag)
+        for name, sink in sinks.items()
+    ]
+
+
+async def test_a_dead_sink_holds_segments_and_catches_up_when_back(tmp_path: Path) -> None:
+    wal = WriteAheadLog.open(tmp_path, 256)  # tiny segments: many of them
+    primary, secondary = IdempotentSink(), DownSink()
+    indexers = _fan_out(tmp_path, wal, {"embedded": primary, "postgres": secondary})
+    tasks = [asyncio.create_task(indexer.run()) for indexer in indexers]
+    try:
+        for index in range(40):
+            await wal.append("t", 1, f"record-{index:03d}".encode())
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if len(primary.items) == 40:
+                break
+        assert len(primary.items) == 40  # the primary never waited for the dead sink
+        assert len(wal.segments()) > 2  # the log keeps what the dead sink still needs
+        assert indexers[1].stats.last_error is not None
+        secondary.down = False
+        for _ in range(500):
+            await asyncio.sleep(0.02)
+            if len(secondary.items) == 40:
+                break
+        assert sorted(secondary.items) == sorted(primary.items)
+        assert indexers[1].stats.last_error is None
+        await asyncio.sleep(0.1)
+        assert len(wal.segments()) <= 2  # both passed them: deleted
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    assert (tmp_path / "checkpoint-postgres.json").exists()
+
+
+async def test_a_secondary_sink_too_far_behind_gives_up_its_oldest_data(tmp_path: Path) -> None:
+    wal = WriteAheadLog.open(tmp_path, 256)
+    primary, secondary = IdempotentSink(), DownSink()
+    indexers = _fan_out(tmp_path, wal, {"embedded": primary, "influxdb": secondary}, max_lag=600)
+    tasks = [asyncio.create_task(indexer.run()) for indexer in indexers]
+    try:
+        for index in range(60):
+            await wal.append("t", 1, f"record-{index:03d}".encode())
+        for _ in range(300):
+            await asyncio.sleep(0.02)
+            if indexers[1].stats.dropped_bytes and len(primary.items) == 60:
+                break
+        assert indexers[1].stats.dropped_bytes > 0
+        assert indexers[1].lag_bytes() <= 600 + 256
+        secondary.down = False
+        for _ in range(300):
+            await asyncio.sleep(0.02)
+            if not indexers[1].lag():
+                break
+        received = {item for _, item in secondary.items}
+        assert received and received < {item for _, item in primary.items}
+        assert b"record-059" in received  # the newest data arrived; the oldest was given up
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -29,7 +29,7 @@ def test_metrics_count_accepted_rejected_refused_and_indexed(fresh_argus: ArgusP
 
     def indexed() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
         samples = _samples(server)
-        return samples if samples.get(("argus_indexed_items_total", frozenset({("signal", "traces")}))) == 3 else None
+        return samples if samples.get(("argus_indexed_items_total", frozenset({("signal", "traces"), ("sink", "embedded")}))) == 3 else None
 
     samples = eventually(indexed)
     tenant = {("signal", "traces"), ("tenant", "default")}
@@ -37,8 +37,8 @@ def test_metrics_count_accepted_rejected_refused_and_indexed(fresh_argus: ArgusP
     assert samples[("argus_ingest_items_total", frozenset(tenant | {("outcome", "rejected")}))] == 1
     refused = frozenset({("transport", "http"), ("signal", "logs"), ("reason", "invalid")})
     assert samples[("argus_ingest_refused_requests_total", refused)] == 1
-    assert samples[("argus_unindexed_bytes", frozenset({("signal", "traces")}))] == 0
+    assert samples[("argus_unindexed_bytes", frozenset({("signal", "traces"), ("sink", "embedded")}))] == 0
     ok = frozenset({("transport", "http"), ("signal", "traces"), ("status", "200")})
     assert samples[("argus_ingest_request_duration_seconds_count", ok)] == 1
     assert samples[("argus_wal_append_duration_seconds_count", frozenset({("signal", "traces")}))] == 1
-    assert samples[("argus_store_write_duration_seconds_count", frozenset({("signal", "traces")}))] >= 1
+    assert samples[("argus_store_write_duration_seconds_count", frozenset({("signal", "traces"), ("sink", "embedded")}))] >= 1
