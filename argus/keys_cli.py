@@ -13,7 +13,7 @@ import datetime
 import sys
 from pathlib import Path
 
-from .config import ConfigError, load_settings
+from .config import ConfigError, Settings, load_settings, meta_postgres_dsn
 from .storage.errors import StoreError
 from .storage.keys import ApiKey, InvalidKeyRequest, KeyNotFound, Role
 from .storage.registry import open_key_store
@@ -41,14 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, overrides={"data_dir": args.data_dir})
-        return asyncio.run(_run(args, settings.data_dir))
+        return asyncio.run(_run(args, settings))
     except (ConfigError, InvalidKeyRequest, KeyNotFound, StoreError) as exc:
         print(f"argus keys: {exc}", file=sys.stderr)
         return 2
 
 
-async def _run(args: argparse.Namespace, data_dir: Path) -> int:
-    store = await open_key_store(data_dir)
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    store = await open_key_store(
+        settings.data_dir, meta_postgres_dsn(settings), settings.postgres.schema
+    )
     try:
         if args.action == "create":
             created = await store.create(args.tenant, Role(args.role), args.name)
