@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import os
 import tomllib
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,6 +86,15 @@ class IngestSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TenantLimits:
+    """One tenant's rate limits where they differ from the defaults (unset: the default)."""
+
+    requests_per_second: float | None = None
+    items_per_second: float | None = None
+    burst_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LimitSettings:
     """Per-tenant ingest limits (rates as token buckets, attributes, timestamps); 0 turns a
     limit off."""
@@ -102,6 +112,8 @@ class LimitSettings:
     # (tests/fixtures/otlp-examples) carry 2018 timestamps and must be accepted.
     max_past_seconds: float = 0.0
     max_future_seconds: float = 3600.0
+    # Per-tenant rate overrides, TOML only: [limits.tenants.acme] items_per_second = 5e6
+    tenants: dict[str, TenantLimits] = field(default_factory=dict)
 
 
 # Which backends can serve each signal. `embedded` needs no server.
@@ -293,7 +305,7 @@ def _all_keys(cls: type, prefix: str) -> list[str]:
         kind = _field_type(cls, f.name)
         if _is_table(kind):
             keys.extend(_all_keys(typing.cast(type, kind), f"{prefix}{f.name}."))
-        else:
+        elif not _is_named_tables(kind):  # those are TOML-only
             keys.append(f"{prefix}{f.name}")
     return keys
 
@@ -301,6 +313,11 @@ def _all_keys(cls: type, prefix: str) -> list[str]:
 def _is_table(kind: Any) -> bool:
     """Settings sections are dataclasses; HostPort is a dataclass too but a single value."""
     return dataclasses.is_dataclass(kind) and kind is not HostPort
+
+
+def _is_named_tables(kind: Any) -> bool:
+    """dict[str, <settings dataclass>]: a table of tables named by the user."""
+    return typing.get_origin(kind) is dict and _is_table(typing.get_args(kind)[1])
 
 
 def _field_type(cls: type, name: str) -> Any:
@@ -321,6 +338,12 @@ def _build(cls: type, values: dict[str, tuple[Any, str]], prefix: str) -> Any:
             if key in own:
                 raise ConfigError(f"setting {key!r} in {own[key][1]} must be a table")
             kwargs[f.name] = _build(typing.cast(type, kind), values, f"{key}.")
+        elif _is_named_tables(kind):
+            if key in own:
+                raise ConfigError(f"setting {key!r} in {own[key][1]} must be a table of tables")
+            names = {k[len(key) + 1 :].split(".", 1)[0] for k in own if k.startswith(f"{key}.")}
+            item_type = typing.get_args(kind)[1]
+            kwargs[f.name] = {name: _build(item_type, values, f"{key}.{name}.") for name in names}
         elif key in own:
             raw, source = own[key]
             kwargs[f.name] = _coerce(kind, raw, key, source)
@@ -348,6 +371,9 @@ def _convert(kind: Any, raw: Any) -> Any:
         return value
     if kind is float:
         return float(raw)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None
+        (inner,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        return _convert(inner, raw)
     if kind is str:
         return str(raw)
     if kind is Path:

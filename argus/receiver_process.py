@@ -30,13 +30,29 @@ from .collector.receivers.otlp_http import OtlpHttpReceiver
 from .collector.telemetry import IngestMetrics
 from .collector.tenancy import key_tenant
 from .collector.wal import SharedPosition, WriteAheadLog
-from .config import Settings, meta_postgres_dsn
+from .config import LimitSettings, Settings, meta_postgres_dsn
 from .proto.otlp import Signal
 from .storage.registry import open_key_store
 from .uvicorn_server import server_for
 
 log = logging.getLogger("argus.receiver")
 _PR_SET_PDEATHSIG = 1
+
+
+def tenant_rate_limits(limits: LimitSettings, defaults: RateLimits) -> dict[str, RateLimits]:
+    """`[limits.tenants.NAME]` overrides over the defaults."""
+    return {
+        tenant: RateLimits(
+            _or(override.requests_per_second, defaults.requests_per_second),
+            _or(override.items_per_second, defaults.items_per_second),
+            _or(override.burst_seconds, defaults.burst_seconds),
+        )
+        for tenant, override in limits.tenants.items()
+    }
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def wal_directory(settings: Settings, signal_: Signal) -> Path:
@@ -148,9 +164,8 @@ async def _serve(
     }
     metrics = IngestMetrics.create()
     limits = settings.limits
-    limiter = TenantRateLimiter(
-        RateLimits(limits.requests_per_second, limits.items_per_second, limits.burst_seconds)
-    )
+    defaults = RateLimits(limits.requests_per_second, limits.items_per_second, limits.burst_seconds)
+    limiter = TenantRateLimiter(defaults, tenant_rate_limits(limits, defaults))
     ingest = Ingest(wals, backlogs, metrics, limiter, time_bounds=limits)
     keys = await open_key_store(
         settings.data_dir, meta_postgres_dsn(settings), settings.postgres.schema

@@ -9,7 +9,7 @@ That keeps limits fair without refusing big batches forever.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .errors import Throttled
@@ -44,29 +44,43 @@ class RateLimits:
 
 @dataclass
 class TenantRateLimiter:
+    """`limits` for every tenant, except those named in `overrides`."""
+
     limits: RateLimits
+    overrides: Mapping[str, RateLimits] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
     _requests: dict[str, TokenBucket] = field(default_factory=dict)
     _items: dict[str, TokenBucket] = field(default_factory=dict)
 
+    def limits_for(self, tenant: str) -> RateLimits:
+        return self.overrides.get(tenant, self.limits)
+
     def admit_request(self, tenant: str) -> None:
         """Before decoding: raises Throttled when the tenant sends requests too fast."""
-        self._take(self._requests, tenant, 1, self.limits.requests_per_second, "requests")
+        limits = self.limits_for(tenant)
+        self._take(self._requests, tenant, 1, limits.requests_per_second, limits, "requests")
 
     def admit_items(self, tenant: str, count: int) -> None:
         """After validation: raises Throttled when the tenant sends items too fast."""
         if count:
-            self._take(self._items, tenant, count, self.limits.items_per_second, "items")
+            limits = self.limits_for(tenant)
+            self._take(self._items, tenant, count, limits.items_per_second, limits, "items")
 
     def _take(
-        self, buckets: dict[str, TokenBucket], tenant: str, amount: int, rate: float, unit: str
+        self,
+        buckets: dict[str, TokenBucket],
+        tenant: str,
+        amount: int,
+        rate: float,
+        limits: RateLimits,
+        unit: str,
     ) -> None:
         if rate <= 0:
             return
         now = self.clock()
         bucket = buckets.get(tenant)
         if bucket is None:
-            burst = rate * self.limits.burst_seconds
+            burst = rate * limits.burst_seconds
             bucket = buckets[tenant] = TokenBucket(rate, burst, burst, now)
         wait = bucket.take(amount, now)
         if wait:

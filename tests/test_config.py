@@ -68,3 +68,34 @@ def test_unknown_toml_key_is_named(tmp_path: Path) -> None:
     config.write_text("[storage.traces]\nbackned = 'embedded'\n")
     with pytest.raises(ConfigError, match="storage.traces.backned"):
         load_settings(config, environ={})
+
+
+def test_per_tenant_rate_limits_from_toml(tmp_path: Path) -> None:
+    config = tmp_path / "argus.toml"
+    config.write_text(
+        "[limits]\nitems_per_second = 1000\n"
+        "[limits.tenants.acme]\nitems_per_second = 5e6\n"
+        "[limits.tenants.tiny]\nrequests_per_second = 5\nburst_seconds = 1\n"
+    )
+    limits = load_settings(config, environ={}).limits
+    assert limits.tenants["acme"].items_per_second == 5e6
+    assert limits.tenants["acme"].requests_per_second is None  # the default applies
+    assert limits.tenants["tiny"].requests_per_second == 5
+
+
+def test_unknown_key_in_a_tenant_override_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "argus.toml"
+    config.write_text("[limits.tenants.acme]\nitems_per_secnd = 5\n")
+    with pytest.raises(ConfigError, match="limits.tenants.acme.items_per_secnd"):
+        load_settings(config, environ={})
+
+
+def test_tenant_overrides_become_rate_limits(tmp_path: Path) -> None:
+    from argus.collector.ratelimit import RateLimits
+    from argus.receiver_process import tenant_rate_limits
+
+    config = tmp_path / "argus.toml"
+    config.write_text("[limits]\nrequests_per_second = 7\n[limits.tenants.acme]\nitems_per_second = 9\n")
+    limits = load_settings(config, environ={}).limits
+    defaults = RateLimits(limits.requests_per_second, limits.items_per_second, limits.burst_seconds)
+    assert tenant_rate_limits(limits, defaults) == {"acme": RateLimits(7, 9, limits.burst_seconds)}

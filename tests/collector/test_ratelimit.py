@@ -18,7 +18,7 @@ class Clock:
 
 def test_requests_beyond_the_burst_are_throttled_until_refilled() -> None:
     clock = Clock()
-    limiter = TenantRateLimiter(RateLimits(requests_per_second=2, items_per_second=0, burst_seconds=1), clock)
+    limiter = TenantRateLimiter(RateLimits(requests_per_second=2, items_per_second=0, burst_seconds=1), clock=clock)
     limiter.admit_request("a")
     limiter.admit_request("a")
     with pytest.raises(Throttled) as refused:
@@ -31,7 +31,7 @@ def test_requests_beyond_the_burst_are_throttled_until_refilled() -> None:
 
 def test_a_batch_larger_than_the_burst_passes_once_then_its_debt_delays_the_next() -> None:
     clock = Clock()
-    limiter = TenantRateLimiter(RateLimits(requests_per_second=0, items_per_second=100, burst_seconds=1), clock)
+    limiter = TenantRateLimiter(RateLimits(requests_per_second=0, items_per_second=100, burst_seconds=1), clock=clock)
     limiter.admit_items("a", 500)  # full bucket: granted, 400 items of debt
     with pytest.raises(Throttled) as refused:
         limiter.admit_items("a", 1)
@@ -41,7 +41,23 @@ def test_a_batch_larger_than_the_burst_passes_once_then_its_debt_delays_the_next
 
 
 def test_zero_means_unlimited() -> None:
-    limiter = TenantRateLimiter(RateLimits(0, 0), Clock())
+    limiter = TenantRateLimiter(RateLimits(0, 0), clock=Clock())
     for _ in range(10_000):
         limiter.admit_request("a")
         limiter.admit_items("a", 10**6)
+
+
+def test_a_tenant_override_replaces_the_default_limits() -> None:
+    clock = Clock()
+    limiter = TenantRateLimiter(
+        RateLimits(requests_per_second=1, items_per_second=0, burst_seconds=1),
+        {"big": RateLimits(requests_per_second=100, items_per_second=0, burst_seconds=1)},
+        clock=clock,
+    )
+    limiter.admit_request("small")
+    with pytest.raises(Throttled):
+        limiter.admit_request("small")
+    for _ in range(100):
+        limiter.admit_request("big")
+    with pytest.raises(Throttled):
+        limiter.admit_request("big")
