@@ -92,6 +92,7 @@ def test_unknown_key_in_a_tenant_override_is_named(tmp_path: Path) -> None:
 
 def test_tenant_overrides_become_rate_limits(tmp_path: Path) -> None:
     from argus.collector.ratelimit import RateLimits
+
     from argus.receiver_process import tenant_rate_limits
 
     config = tmp_path / "argus.toml"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from argus.collector.errors import Throttled
 from argus.collector.ratelimit import RateLimits, TenantRateLimiter
 
