@@ -75,6 +75,9 @@ class Ingest:
         self._wals = wals
         self._limiter = limiter
         self._time_bounds = TimeBounds.from_settings(time_bounds)
+        self._logged_bounds = (
+            self._time_bounds.max_past_nanos, self._time_bounds.max_future_nanos
+        )
         self._backlogs = backlogs or {}
         self._metrics = metrics or IngestMetrics.create()
 
@@ -101,7 +104,8 @@ class Ingest:
             started = time.perf_counter()
             try:
                 await self._wals[signal].append(
-                    tenant, ENCODING_CODES[encoding], body, received_unix_nano=received
+                    tenant, ENCODING_CODES[encoding], body, received_unix_nano=received,
+                    time_bounds=self._logged_bounds,
                 )
             except WalError as exc:
                 raise Unavailable(str(exc)) from None
@@ -150,13 +154,20 @@ def record_converter(
     """The indexer's conversion for one signal: a WAL record back into model items, with
     the attribute limits applied. With `time_bounds` (the receiver's), items outside the
     window around the record's receive time are skipped, as the receiver rejected them;
-    a record without a receive time (older log format) is converted without a window."""
+    a record without a receive time (older log format) is converted without a window.
+    The bounds logged with a record win over `time_bounds`, which may have been changed
+    since the receiver used them."""
     bounds = TimeBounds.from_settings(time_bounds)
 
     def convert(record: WalRecord) -> Sequence[Any]:
         encoding = _ENCODINGS_BY_CODE[record.encoding]
         received = record.received_unix_nano
-        window = None if received is None else bounds.window(received)
+        if received is None:
+            window = None
+        elif record.time_bounds is not None:
+            window = TimeBounds(*record.time_bounds).window(received)
+        else:
+            window = bounds.window(received)
         items = to_model(signal, parse_request(signal, encoding, record.body), window)
         if limits is not None:
             counts = limits.apply(items)

@@ -9,11 +9,13 @@ Each record is framed as
 
     u32 payload length | u32 crc32(payload) | payload
     payload = u8 flags+encoding | u8 tenant length | tenant (utf-8)
-              | [u64 received_unix_nano, little-endian] | request body
+              | [u64 received_unix_nano] | [u64 max_past_nanos | u64 max_future_nanos]
+              | request body                                  (integers little-endian)
 
-The low 7 bits of the first byte are the encoding; bit 0x80 says that the receive time
-follows the tenant. Records written before that bit existed lack it and read with
-`received_unix_nano` None.
+The low 6 bits of the first byte are the encoding; bit 0x80 says that the receive time
+follows the tenant, bit 0x40 that the time bounds the receiver applied follow that, so
+the indexer applies the very same window even if the configuration changed meanwhile.
+Records written before those bits existed lack them and read with None.
 
 A crash can leave a torn record at the end of the newest segment; `open` cuts it off. It
 was never acknowledged, because its fsync had not returned.
@@ -36,8 +38,10 @@ from pathlib import Path
 
 _HEADER = struct.Struct("<II")
 _RECEIVED = struct.Struct("<Q")
+_BOUNDS = struct.Struct("<QQ")
 _HAS_RECEIVED = 0x80
-_ENCODING_MASK = 0x7F
+_HAS_BOUNDS = 0x40
+_ENCODING_MASK = 0x3F
 _SUFFIX = ".wal"
 
 
@@ -66,26 +70,40 @@ class WalRecord:
     tenant: str
     encoding: int
     body: bytes
-    # When the receiver took the request (time.time_ns()); None in records written before
-    # the log kept it.
+    # When the receiver took the request (time.time_ns()), and the (max past, max future)
+    # nanosecond bounds it judged timestamps by; None in records written before the log
+    # kept them.
     received_unix_nano: int | None = None
+    time_bounds: tuple[int, int] | None = None
 
 
 def encode_record(
-    tenant: str, encoding: int, body: bytes, received_unix_nano: int | None = None
+    tenant: str,
+    encoding: int,
+    body: bytes,
+    received_unix_nano: int | None = None,
+    time_bounds: tuple[int, int] | None = None,
 ) -> bytes:
     tenant_bytes = tenant.encode()
     if len(tenant_bytes) > 255:
         raise ValueError("tenant id longer than 255 bytes")
     if not 0 <= encoding <= _ENCODING_MASK:
-        raise ValueError(f"encoding code {encoding} does not fit in 7 bits")
+        raise ValueError(f"encoding code {encoding} does not fit in 6 bits")
     if received_unix_nano is None:
         payload = bytes((encoding, len(tenant_bytes))) + tenant_bytes + body
-    else:
+    elif time_bounds is None:
         payload = b"".join((
             bytes((encoding | _HAS_RECEIVED, len(tenant_bytes))),
             tenant_bytes,
             _RECEIVED.pack(received_unix_nano),
+            body,
+        ))
+    else:
+        payload = b"".join((
+            bytes((encoding | _HAS_RECEIVED | _HAS_BOUNDS, len(tenant_bytes))),
+            tenant_bytes,
+            _RECEIVED.pack(received_unix_nano),
+            _BOUNDS.pack(*time_bounds),
             body,
         ))
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
@@ -258,11 +276,16 @@ class WriteAheadLog(WalReader):
             await self.appended.wait()
 
     async def append(
-        self, tenant: str, encoding: int, body: bytes, received_unix_nano: int | None = None
+        self,
+        tenant: str,
+        encoding: int,
+        body: bytes,
+        received_unix_nano: int | None = None,
+        time_bounds: tuple[int, int] | None = None,
     ) -> WalPosition:
         """Append one record; returns its position once it is on disk (fsync'ed)."""
         future: asyncio.Future[WalPosition] = asyncio.get_running_loop().create_future()
-        frame = encode_record(tenant, encoding, body, received_unix_nano)
+        frame = encode_record(tenant, encoding, body, received_unix_nano, time_bounds)
         self._pending.append((frame, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_pending())
@@ -337,9 +360,13 @@ def _parse_records(
         flags, tenant_length = payload[0], payload[1]
         body_offset = 2 + tenant_length
         received: int | None = None
+        bounds: tuple[int, int] | None = None
         if flags & _HAS_RECEIVED:
             received = _RECEIVED.unpack_from(payload, body_offset)[0]
             body_offset += _RECEIVED.size
+            if flags & _HAS_BOUNDS:
+                bounds = _BOUNDS.unpack_from(payload, body_offset)
+                body_offset += _BOUNDS.size
         next_offset = body_start + length
         yield WalRecord(
             position=WalPosition(segment, base + offset),
@@ -348,6 +375,7 @@ def _parse_records(
             encoding=flags & _ENCODING_MASK,
             body=bytes(payload[body_offset:]),
             received_unix_nano=received,
+            time_bounds=bounds,
         )
         offset = next_offset
 

@@ -84,3 +84,27 @@ def _record(body: bytes, received: int) -> WalRecord:
         WalPosition(1, 0), WalPosition(1, 1), "acme", ENCODING_CODES[Encoding.PROTOBUF], body,
         received,
     )
+
+
+def test_the_indexer_applies_the_bounds_logged_with_the_record_not_todays_settings() -> None:
+    from argus.collector.ingest import ENCODING_CODES, record_converter
+    from argus.collector.wal import WalPosition, WalRecord
+    from argus.proto.otlp import Encoding, Signal
+
+    from argus.config import LimitSettings
+    from tests.e2e.test_http_receiver import _trace_request
+
+    body = _trace_request("bounds", [b"\x01" * 16])  # a span starting at 1_700_000_000 s
+    received = 1_700_000_000 * 10**9 + 2 * 3600 * 10**9  # two hours later
+    record = WalRecord(
+        WalPosition(1, 0), WalPosition(1, 1), "t", ENCODING_CODES[Encoding.PROTOBUF], body,
+        received_unix_nano=received, time_bounds=(0, 0),  # accepted with no past bound
+    )
+    # Since then the operator set a one-hour past bound: the acknowledged span stays.
+    convert = record_converter(Signal.TRACES, time_bounds=LimitSettings(max_past_seconds=3600))
+    assert len(convert(record)) == 1
+    tightened = WalRecord(
+        record.position, record.next_position, "t", record.encoding, body,
+        received_unix_nano=received, time_bounds=(3600 * 10**9, 0),
+    )
+    assert convert(tightened) == []

@@ -55,8 +55,7 @@ async def test_torn_tail_is_cut_off_at_open(tmp_path: Path) -> None:
         await wal.append("t", 1, b"complete")
     end = wal.durable_end
     wal.close()
-    with open(tmp_path / "00000001.wal", "ab") as file:
-        file.write(b"\x40\x00\x00\x00\x01\x02\x03\x04half a record")
+    _append_raw(tmp_path / "00000001.wal", b"\x40\x00\x00\x00\x01\x02\x03\x04half a record")
     reopened = WriteAheadLog.open(tmp_path, segment_bytes=1 << 20)
     assert reopened.durable_end == end
     assert [r.body for r in reopened.read(WalPosition(1, 0), 1 << 30)] == [b"complete"] * 3
@@ -99,8 +98,7 @@ async def test_garbage_in_a_sealed_segment_is_an_error_not_a_skip(tmp_path: Path
     for _ in range(4):
         await wal.append("t", 1, b"y" * 600)
     wal.close()
-    with open(tmp_path / "00000001.wal", "ab") as file:
-        file.write(b"garbage after the last record")
+    _append_raw(tmp_path / "00000001.wal", b"garbage after the last record")
     reopened = WriteAheadLog.open(tmp_path, segment_bytes=1_000)
     first = reopened.read(WalPosition(1, 0), 10)
     with pytest.raises(WalError, match="corrupt"):
@@ -136,3 +134,22 @@ async def test_records_in_the_format_before_receive_times_still_read(tmp_path: P
     )
     assert (new.tenant, new.encoding, new.body, new.received_unix_nano) == ("t2", 2, b"new body", 42)
     wal.close()
+
+
+async def test_time_bounds_are_kept_with_the_record(tmp_path: Path) -> None:
+    wal = WriteAheadLog.open(tmp_path, 1 << 20)
+    await wal.append("t", 1, b"bounded", received_unix_nano=7, time_bounds=(3600 * 10**9, 0))
+    await wal.append("t", 1, b"time only", received_unix_nano=8)
+    bounded, time_only = wal.read(wal.first_position, 1 << 20)
+    assert (bounded.body, bounded.received_unix_nano, bounded.time_bounds) == (
+        b"bounded", 7, (3600 * 10**9, 0)
+    )
+    assert (time_only.body, time_only.received_unix_nano, time_only.time_bounds) == (
+        b"time only", 8, None
+    )
+
+
+def _append_raw(path: Path, data: bytes) -> None:
+    """Damage a segment as a crash or a disk fault would (blocking, but tiny)."""
+    with open(path, "ab") as file:
+        file.write(data)
