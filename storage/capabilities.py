@@ -27,8 +27,12 @@ EXEMPLARS = "exemplars"  # exemplars kept with their points
 NONFINITE_VALUES = "nonfinite_values"  # NaN and infinities stored and read back
 NONFINITE_AGGREGATION = "nonfinite_aggregation"  # NaN and infinities taking part in queries
 
+# Features of every store.
+RETENTION = "retention"  # tenants() and delete_before(): per-tenant retention
+
 FEATURES = frozenset({
     POINTS, QUERY_RANGE, CATALOG, EXEMPLARS, NONFINITE_VALUES, NONFINITE_AGGREGATION,
+    RETENTION,
 })
 
 

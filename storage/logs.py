@@ -50,4 +50,22 @@ class LogStore(Protocol):
 
     async def search(self, query: LogQuery) -> LogPage: ...
 
+    async def tenants(self) -> list[str]:
+        """The tenants that have log records stored, sorted (retention walks these)."""
+        ...
+
+    async def delete_before(self, tenant: str, cutoff_unix_nano: int) -> int:
+        """Remove the tenant's records whose `timestamp` (the event time, else the
+        observed time) is before the cutoff.
+
+        Returns how many records were removed, or -1 when the backend cannot count them
+        cheaply. Other tenants and newer records are untouched; calling it again with the
+        same cutoff removes nothing. Safe while writes and queries run: the backend
+        deletes in chunks (each its own short transaction) where its engine would
+        otherwise hold a write lock for the whole deletion. Raises
+        `errors.Unsupported` when the store declares `capabilities.RETENTION`
+        unsupported.
+        """
+        ...
+
     async def close(self) -> None: ...

@@ -144,4 +144,23 @@ class MetricStore(Protocol):
         """Stored points with every field as written, oldest first, at most `limit`."""
         ...
 
+    async def tenants(self) -> list[str]:
+        """The tenants that have points stored, sorted (retention walks these)."""
+        ...
+
+    async def delete_before(self, tenant: str, cutoff_unix_nano: int) -> int:
+        """Remove the tenant's points whose time is before the cutoff, and what was
+        derived from them: rollups of those points, and catalog entries (metric names,
+        series, label names and values) left without points.
+
+        Returns how many points were removed, or -1 when the backend cannot count them
+        cheaply. Other tenants and newer points are untouched; calling it again with the
+        same cutoff removes nothing. Safe while writes and queries run: the backend
+        deletes in chunks (each its own short transaction) where its engine would
+        otherwise hold a write lock for the whole deletion. Raises
+        `errors.Unsupported` when the store declares `capabilities.RETENTION`
+        unsupported.
+        """
+        ...
+
     async def close(self) -> None: ...

@@ -80,4 +80,23 @@ class TraceStore(Protocol):
         """Every service that sent spans, sorted, each with its sorted span names."""
         ...
 
+    async def tenants(self) -> list[str]:
+        """The tenants that have spans stored, sorted (retention walks these)."""
+        ...
+
+    async def delete_before(self, tenant: str, cutoff_unix_nano: int) -> int:
+        """Remove the tenant's spans that started before the cutoff, and what queries
+        would otherwise still show of them: traces, services and operations left
+        without spans (`services()` stops listing them).
+
+        Returns how many spans were removed, or -1 when the backend cannot count them
+        cheaply. Other tenants and newer spans are untouched; calling it again with the
+        same cutoff removes nothing. Safe while writes and queries run: the backend
+        deletes in chunks (each its own short transaction) where its engine would
+        otherwise hold a write lock for the whole deletion. Raises
+        `errors.Unsupported` when the store declares `capabilities.RETENTION`
+        unsupported.
+        """
+        ...
+
     async def close(self) -> None: ...

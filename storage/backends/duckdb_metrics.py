@@ -15,9 +15,9 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Self
+from typing import Any, Self, TypeVar
 
 import duckdb
 import numpy as np
@@ -44,11 +44,21 @@ from .duckdb_metrics_query import (
     to_result,
     validate,
 )
+from .duckdb_metrics_retention import (
+    POINT_TABLES,
+    delete_window,
+    next_window,
+    oldest,
+    remove_series,
+    series_with_points,
+    stale_after_delete,
+)
 from .duckdb_metrics_rollup import RollupState, compact
-from .duckdb_metrics_schema import create_schema
+from .duckdb_metrics_schema import CHUNK_NS, create_schema
 from .duckdb_metrics_write import apply_batch, prepare_batch
 
 log = logging.getLogger("argus.storage.duckdb_metrics")
+T = TypeVar("T")
 
 # Bounds the extra latency a write can pick up from rolling up chunks behind it.
 _CHUNKS_PER_WRITE = 6
@@ -202,6 +212,67 @@ class DuckDBMetricStore:
         ]
         ids = [v.series_id for s in chosen for v in s.variants]
         return fetch_points(self._cursor(), self._catalog, ids, query)
+
+    # ---------------------------------------------------------------- retention
+
+    async def tenants(self) -> list[str]:
+        self._check_open()
+        return self._catalog.tenants()
+
+    async def delete_before(self, tenant: str, cutoff_unix_nano: int) -> int:
+        """Delete the tenant's points before the cutoff, their rollups, and the series
+        and metrics left without points; returns how many points went. See
+        duckdb_metrics_retention for how writes keep going meanwhile."""
+        self._check_open()
+        deleted = numeric = 0
+        touched: set[int] = set()
+        for table in POINT_TABLES:
+            lo = await asyncio.to_thread(self._on_cursor, oldest, table, tenant, cutoff_unix_nano)
+            window = CHUNK_NS
+            while lo is not None and lo < cutoff_unix_nano:
+                hi = min(cutoff_unix_nano, lo + window)
+                async with self._write_lock:
+                    count, series = await asyncio.to_thread(
+                        self._locked, delete_window, table, tenant, lo, hi
+                    )
+                deleted += count
+                numeric += count if table == "numeric_points" else 0
+                touched |= series
+                lo, window = hi, next_window(window, count)
+        # The search for points left reads whole columns: first without the lock, then
+        # under it only for the series that seemed to have none.
+        gone = touched - await asyncio.to_thread(self._on_cursor, series_with_points, touched)
+        async with self._write_lock:
+            await asyncio.to_thread(self._forget_series, gone, cutoff_unix_nano, numeric > 0)
+        return deleted
+
+    def _on_cursor(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(self._cursor(), *args)
+        except duckdb.Error as exc:
+            raise _classify(exc) from exc
+
+    def _locked(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._db_write_lock:
+            self._check_open()
+            try:
+                return fn(self._con, *args)
+            except duckdb.Error as exc:
+                raise _classify(exc) from exc
+
+    def _forget_series(self, candidates: set[int], cutoff: int, numeric: bool) -> None:
+        with self._db_write_lock:
+            self._check_open()
+            try:
+                gone = candidates - series_with_points(self._con, candidates)
+                stale = stale_after_delete(cutoff, self._rollups.watermark) if numeric else []
+                if not gone and not stale:
+                    return
+                remove_series(self._con, self._catalog, gone, stale)
+            except duckdb.Error as exc:
+                raise _classify(exc) from exc
+            self._catalog.remove(gone)
+            self._rollups = self._rollups.after_write(None, stale)
 
     # ---------------------------------------------------------------- lifecycle
 

@@ -37,6 +37,7 @@ class Variant:
     scope: str
     attributes: str
     metadata: str
+    key: VariantKey | None = None  # its key in Catalog.variant_ids
 
 
 @dataclass(slots=True)
@@ -48,6 +49,7 @@ class LogicalSeries:
     kind: MetricKind
     labels: dict[str, str]
     variants: list[Variant] = field(default_factory=list)
+    key: tuple[str, str, int, bytes] = ("", "", 0, b"")  # its key in Catalog.logical_ids
 
 
 @dataclass(slots=True)
@@ -66,7 +68,11 @@ class Catalog:
         self.metrics: dict[tuple[str, str], MetricMeta] = {}
         self.bounds_ids: dict[tuple[float, ...], int] = {}
         self.bounds: dict[int, list[float]] = {}
+        # The highest ids handed out: retention removes series and metrics, so counts
+        # are no longer the highest ids.
         self.max_metric_id = 0
+        self.max_series_id = 0
+        self.max_lid = 0
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> Catalog:
@@ -101,27 +107,83 @@ class Catalog:
          labels, resource, scope, attributes, metadata) = row
         logical = self.logical.get(lid)
         if logical is None:
+            logical_key = (tenant, name, kind, labels.encode())
             logical = LogicalSeries(
-                lid, metric_id, tenant, name, MetricKind(kind), orjson.loads(labels)
+                lid, metric_id, tenant, name, MetricKind(kind), orjson.loads(labels),
+                key=logical_key,
             )
             self.logical[lid] = logical
-            self.logical_ids[(tenant, name, kind, labels.encode())] = lid
+            self.logical_ids[logical_key] = lid
             self.by_metric.setdefault((tenant, name), []).append(logical)
-        variant = Variant(
-            series_id, lid, Temporality(temporality), monotonic, unit, desc, resource,
-            scope, attributes, metadata,
-        )
-        logical.variants.append(variant)
-        self.variants[series_id] = variant
         key: VariantKey = (
             name, kind, temporality, monotonic, unit, desc, resource.encode(), scope.encode(),
             attributes.encode(), metadata.encode(),
         )
+        variant = Variant(
+            series_id, lid, Temporality(temporality), monotonic, unit, desc, resource,
+            scope, attributes, metadata, key,
+        )
+        logical.variants.append(variant)
+        self.variants[series_id] = variant
+        self.max_series_id = max(self.max_series_id, series_id)
+        self.max_lid = max(self.max_lid, lid)
         self.variant_ids.setdefault(tenant, {})[key] = series_id
 
     def series_of(self, tenant: str, metric: str) -> list[LogicalSeries]:
         """A snapshot (the list may grow while a worker thread reads it)."""
         return list(self.by_metric.get((tenant, metric), ()))
+
+    def tenants(self) -> list[str]:
+        return sorted({tenant for tenant, _ in list(self.metrics)})
+
+    def series_ids(self, tenant: str) -> set[int]:
+        """Every physical series of the tenant."""
+        return {
+            v.series_id for (t, _), lists in list(self.by_metric.items()) if t == tenant
+            for s in lists for v in s.variants
+        }
+
+    def removal(self, series_ids: set[int]) -> tuple[list[int], list[int]]:
+        """(logical series, metric ids) left without series once `series_ids` go."""
+        lids: set[int] = set()
+        for series_id in series_ids:
+            variant = self.variants.get(series_id)
+            if variant is None or variant.lid in lids:
+                continue
+            logical = self.logical[variant.lid]
+            if all(v.series_id in series_ids for v in logical.variants):
+                lids.add(variant.lid)
+        metric_ids = []
+        for key in {(self.logical[lid].tenant, self.logical[lid].name) for lid in lids}:
+            meta = self.metrics.get(key)
+            if meta is not None and all(s.lid in lids for s in self.by_metric.get(key, ())):
+                metric_ids.append(meta.metric_id)
+        return sorted(lids), sorted(metric_ids)
+
+    def remove(self, series_ids: set[int]) -> None:
+        """Forget series (after the commit that deleted them), and the logical series
+        and metrics left without any. Readers in worker threads may still hold them:
+        lists are replaced, never changed in place."""
+        lids, _ = self.removal(series_ids)
+        touched: set[tuple[str, str]] = set()
+        for series_id in series_ids:
+            variant = self.variants.pop(series_id, None)
+            if variant is None:
+                continue
+            logical = self.logical[variant.lid]
+            if variant.key is not None:
+                self.variant_ids.get(logical.tenant, {}).pop(variant.key, None)
+            logical.variants = [v for v in logical.variants if v.series_id != series_id]
+            touched.add((logical.tenant, logical.name))
+        for lid in lids:
+            self.logical_ids.pop(self.logical.pop(lid).key, None)
+        for key in touched:
+            left = [s for s in self.by_metric.get(key, ()) if s.lid not in lids]
+            if left:
+                self.by_metric[key] = left
+            else:
+                self.by_metric.pop(key, None)
+                self.metrics.pop(key, None)
 
 
 class CatalogDelta:
@@ -135,9 +197,9 @@ class CatalogDelta:
         self.new_metric_ids: dict[tuple[str, str], int] = {}
         self.metric_updates: dict[tuple[str, str], MetricMeta] = {}
         self.bounds_ids: dict[tuple[float, ...], int] = {}
-        # ids are dense from 1, so the next one is the count plus one
-        self._next_series = len(catalog.variants) + 1
-        self._next_lid = len(catalog.logical) + 1
+        # bounds ids are dense from 1 (bounds are never removed); series may be
+        self._next_series = catalog.max_series_id + 1
+        self._next_lid = catalog.max_lid + 1
         self._next_metric = catalog.max_metric_id + 1
         self._next_bounds = len(catalog.bounds) + 1
 

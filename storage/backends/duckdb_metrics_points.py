@@ -46,7 +46,17 @@ def fetch_points(
         1: lambda row: _histogram(row, catalog),
         2: lambda row: _other(row, catalog),
     }
-    return [builders[row[-1]](row) for row in rows[: query.limit]]
+    points = []
+    for row in rows[: query.limit]:
+        try:
+            points.append(builders[row[-1]](row))
+        except _SeriesRemoved:
+            continue
+    return points
+
+
+class _SeriesRemoved(Exception):
+    """Retention removed the series of a row after the row was read."""
 
 
 def _sql(table: str, columns: str, query: PointQuery) -> str:
@@ -63,8 +73,10 @@ def _sql(table: str, columns: str, query: PointQuery) -> str:
 
 def _base(row: tuple[Any, ...], catalog: Catalog) -> tuple[MetricPoint, Variant]:
     series_id, ts, start_ts, flags, exemplars = row[:5]
-    variant = catalog.variants[series_id]
-    logical = catalog.logical[variant.lid]
+    variant = catalog.variants.get(series_id)
+    logical = None if variant is None else catalog.logical.get(variant.lid)
+    if variant is None or logical is None:
+        raise _SeriesRemoved(series_id)
     point = MetricPoint(
         name=logical.name,
         kind=logical.kind,

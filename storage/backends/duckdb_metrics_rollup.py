@@ -3,8 +3,10 @@
 A chunk is compacted once it is GRACE_NS older than the newest point (and the wall
 clock), so rollups never race live data. `watermark` is the end of the compacted prefix
 of time: every chunk before it has its rollups, except the `dirty` ones, which late points
-made stale and which are recomputed first (at most once a minute). Raw points are never deleted, so a reader may
-use any state it has seen: what the rollups do not cover, it reads raw.
+(or retention deleting points, see duckdb_metrics_retention) made stale and which are
+recomputed first (at most once a minute). Only retention deletes raw points, and it
+deletes their rollups with them, so a reader may use any state it has seen: what the
+rollups do not cover, it reads raw.
 
 A rollup row per logical series and bucket holds count, sum, min, max, last and `inc`,
 the counter increase attributed to the bucket (see `increments_sql`), so averages and

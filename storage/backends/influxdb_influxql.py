@@ -126,3 +126,36 @@ def tag_keys(tenant: str, metric: str) -> str:
 def tag_values(tenant: str, metric: str, key: str) -> str:
     return (f"SHOW TAG VALUES FROM {ident(schema.measurement(metric))}"
             f" WITH KEY = {ident(key)}{where(tenant)}")
+
+
+# ---------------------------------------------------------------------------- retention
+
+
+def tenants() -> str:
+    """Every tenant tag value, over all measurements (catalog ones included, so a tenant
+    whose last catalog lines are left is still visited, and they go too)."""
+    return f"SHOW TAG VALUES WITH KEY = {ident(schema.TENANT_TAG)}"
+
+
+def measurements(tenant: str) -> str:
+    """The measurements holding series of the tenant (InfluxDB drops a series from its
+    index once DELETE has removed its last point)."""
+    return f"SHOW MEASUREMENTS{where(tenant)}"
+
+
+def catalog_metrics(tenant: str) -> str:
+    """The `metric` tags of the tenant's metric metadata lines."""
+    return (f"SHOW TAG VALUES FROM {ident(schema.METRICS_MEASUREMENT)}"
+            f" WITH KEY = {ident(schema.METRIC_TAG)}{where(tenant)}")
+
+
+def delete_points(tenant: str, before: int) -> str:
+    return f"DELETE FROM {schema.POINT_MEASUREMENTS}{where(tenant, end=before)}"
+
+
+def delete_catalog(measurement: str, tenant: str, before: int, metric_tag: str | None = None
+                   ) -> str:
+    """Catalog lines of `measurement` (SERIES_ or METRICS_MEASUREMENT) of the tenant
+    before `before`, only those of one metric when `metric_tag` is given."""
+    extra = () if metric_tag is None else (f"{ident(schema.METRIC_TAG)} = {string(metric_tag)}",)
+    return f"DELETE FROM {ident(measurement)}{where(tenant, extra=extra, end=before)}"

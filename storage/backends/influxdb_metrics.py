@@ -94,7 +94,7 @@ from .influxdb_compute import (
     quantiles,
     rates,
 )
-from .influxdb_lines import HOUR_NS, Catalog, SeriesMemo, encode_batch
+from .influxdb_lines import DAY_NS, HOUR_NS, Catalog, SeriesMemo, encode_batch
 from .influxdb_results import SeriesCollector, VariantInfo, decode_points, decode_variant
 
 _INFLUXDB_GAPS: Mapping[str, str] = {
@@ -111,8 +111,14 @@ _VICTORIA_GAPS: Mapping[str, str] = {
     capabilities.NONFINITE_VALUES: (
         "line protocol has no NaN or infinity, and VictoriaMetrics keeps numeric fields only"
     ),
+    capabilities.RETENTION: (
+        "VictoriaMetrics has only a global -retentionPeriod: it cannot delete one tenant's"
+        " samples by age"
+    ),
 }
 _CHUNK_ROWS = "10000"
+_DELETE_TIMEOUT = 600.0  # seconds: a DELETE over weeks of points takes a while
+_STATEMENTS_PER_REQUEST = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +371,77 @@ class InfluxDBMetricStore:
             s.tags[schema.VARIANT_TAG]: decode_variant(s.values[-1][1])
             for s in collector.result() if s.values and s.values[-1][1] is not None
         }
+
+    # ---------------------------------------------------------------- retention
+
+    async def tenants(self) -> list[str]:
+        self._check_readable(capabilities.RETENTION)
+        collector = await self._query(influxql.tenants())
+        return sorted({schema.label_value(row[1]) for s in collector.result() for row in s.values})
+
+    async def delete_before(self, tenant: str, cutoff_unix_nano: int) -> int:
+        """InfluxQL DELETE of the tenant's points before the cutoff, then of the catalog
+        lines nothing needs any more. Returns -1: InfluxDB does not say how many points
+        a DELETE removed. Verified on InfluxDB 1.x only: 2.x's v1 /query API and 3.x
+        are not known to serve DELETE, and a server refusing it is reported as a
+        PermanentStoreError."""
+        self._check_readable(capabilities.RETENTION)
+        self._forget_catalog(tenant)
+        await self._delete([influxql.delete_points(tenant, cutoff_unix_nano)])
+        # A variant's line sits at the start of every hour it has points in, so the
+        # cutoff's hour keeps its line for the points after the cutoff. Metadata lines
+        # are rewritten every day a metric has points: the cutoff's day keeps its own.
+        hour = cutoff_unix_nano // HOUR_NS * HOUR_NS
+        day = cutoff_unix_nano // DAY_NS * DAY_NS
+        await self._delete([
+            influxql.delete_catalog(schema.SERIES_MEASUREMENT, tenant, hour),
+            influxql.delete_catalog(schema.METRICS_MEASUREMENT, tenant, day),
+        ])
+        # Metrics left without points lose the rest of their metadata lines (those after
+        # the cutoff came with points written meanwhile), and a tenant left without any
+        # points the rest of its variant lines.
+        shown = await self._query(influxql.measurements(tenant))
+        left = {str(row[0]) for s in shown.result() for row in s.values}
+        recorded = await self._query(influxql.catalog_metrics(tenant))
+        statements = [
+            influxql.delete_catalog(schema.METRICS_MEASUREMENT, tenant, cutoff_unix_nano, tag)
+            for tag in sorted({str(row[1]) for s in recorded.result() for row in s.values})
+            if schema.measurement(schema.label_key(tag) or "") not in left
+        ]
+        if not left - {schema.SERIES_MEASUREMENT, schema.METRICS_MEASUREMENT}:
+            statements.append(
+                influxql.delete_catalog(schema.SERIES_MEASUREMENT, tenant, cutoff_unix_nano))
+        for i in range(0, len(statements), _STATEMENTS_PER_REQUEST):
+            await self._delete(statements[i:i + _STATEMENTS_PER_REQUEST])
+        self._forget_catalog(tenant)  # again: a write may have remembered lines meanwhile
+        return -1
+
+    def _forget_catalog(self, tenant: str) -> None:
+        """Forget which catalog lines of the tenant this process wrote, so that the next
+        write of each variant and metric writes them again (retention deletes them)."""
+        if self._catalog is None:
+            return
+        for hours_key in [k for k in self._catalog.variant_hours if k[0] == tenant]:
+            self._catalog.variant_hours.pop(hours_key, None)
+        for days_key in [k for k in self._catalog.metric_days if k[0] == tenant]:
+            self._catalog.metric_days.pop(days_key, None)
+
+    async def _delete(self, statements: list[str]) -> None:
+        """Run DELETE statements in one request, with a longer timeout than queries."""
+        try:
+            response = await self._http.post(
+                "/query", params={"db": self._config.database},
+                data={"q": ";".join(statements)},
+                timeout=max(self._config.timeout_seconds, _DELETE_TIMEOUT),
+            )
+        except httpx.HTTPError as exc:
+            raise RetryableStoreError(f"InfluxDB delete failed: {exc!r}") from exc
+        if response.status_code != 200:
+            raise _status_error("delete", response.status_code, response.text)
+        try:
+            SeriesCollector().feed(response.content)
+        except QueryError as exc:
+            raise PermanentStoreError(f"InfluxDB refused to delete: {exc}") from exc
 
     # ---------------------------------------------------------------- HTTP
 

@@ -22,6 +22,10 @@ from ..model import MetricKind, Temporality
 
 SERIES_MEASUREMENT = "~series"  # one line per variant and hour: typed resource, scope, ...
 METRICS_MEASUREMENT = "~metrics"  # one line per metric when its metadata is (re)recorded
+# An InfluxQL regex for every measurement that holds points, i.e. all but the catalog
+# ones: what `measurement()` makes never starts with "~" except as "~~", "~_", "~b64:" or
+# the lone "~" of an empty name, and the catalog names start with "~s" and "~m".
+POINT_MEASUREMENTS = "/^(?:[^~]|~[~_]|~b64:|~$)/"
 
 TENANT_TAG = "tenant"
 KIND_TAG = "kind"

@@ -55,6 +55,7 @@ from .postgres_traces_rows import (
 from .postgres_traces_search import newest_traces, summaries
 
 MAX_LIMIT = 10_000
+DELETE_CHUNK = 50_000  # spans per retention statement
 BATCH_ID_TTL = dt.timedelta(days=1)
 _PRUNE_EVERY = 1000  # writes between two prunings of old batch ids
 _KNOWN_CACHED = 100_000  # resource and scope digests known to be stored
@@ -255,17 +256,51 @@ class PostgresTraceStore:
 
     # -- retention
 
+    async def tenants(self) -> list[str]:
+        """Tenants with spans: a skip scan over the (tenant, start) index, one probe per
+        tenant rather than a read of every span."""
+        async with self._db.connection() as conn:
+            cursor = await conn.execute(self._sql.tenants)
+            rows = await cursor.fetchall()
+        return sorted(from_pg_text(row[0]) for row in rows)
+
     async def delete_before(self, tenant: str, cutoff_unix_nano: int) -> int:
         """Delete the tenant's spans that started before the cutoff; returns how many.
 
-        Operations left without spans go from services(). Use drop_partitions_before to
-        expire every tenant at once: it drops whole days instead of deleting rows.
+        Day partition by day, oldest first, DELETE_CHUNK spans per statement (each its
+        own transaction): no statement runs into the statement timeout however much
+        there is to delete, and vacuum can follow. Operations left without spans go from
+        services(). Use drop_partitions_before to expire every tenant at once: it drops
+        whole days instead of deleting rows.
         """
         tenant = to_pg_text(tenant)
-        async with self._db.connection() as conn, conn.transaction():
-            cursor = await conn.execute(self._sql.delete_spans, (tenant, cutoff_unix_nano))
+        deleted = 0
+        async with self._db.connection() as conn:
+            for name in await self._partitions_before(conn, cutoff_unix_nano):
+                delete = self._sql.delete_chunk(name)
+                while True:
+                    try:
+                        cursor = await conn.execute(
+                            delete, (tenant, cutoff_unix_nano, DELETE_CHUNK)
+                        )
+                    except psycopg.errors.UndefinedTable:
+                        break  # dropped meanwhile by drop_partitions_before
+                    deleted += cursor.rowcount
+                    if cursor.rowcount < DELETE_CHUNK:
+                        break
+            # An operation seen at or after the cutoff still has that span.
             await conn.execute(self._sql.delete_operations, (tenant, cutoff_unix_nano))
-            return cursor.rowcount
+        return deleted
+
+    async def _partitions_before(self, conn: AsyncConnection[Any], cutoff: int) -> list[str]:
+        """The day partitions that may hold spans before the cutoff, oldest first."""
+        cursor = await conn.execute(self._sql.partitions, (f"{self._s}.spans",))
+        days = []
+        for (name,) in await cursor.fetchall():
+            day = self._partitions.day_from_name(name)
+            if day is not None and day * DAY_NS < cutoff:
+                days.append((day, str(name)))
+        return [name for _, name in sorted(days)]
 
     async def drop_partitions_before(self, cutoff_unix_nano: int) -> list[str]:
         """Drop, for every tenant, each day partition that ends at or before the cutoff.
@@ -289,6 +324,7 @@ class _Statements:
     """The store's SQL with the schema name filled in."""
 
     def __init__(self, s: str) -> None:
+        self._schema = s
         self.claim = (
             f"INSERT INTO {s}.span_batches (tenant, batch_id) VALUES (%s, %s)"
             " ON CONFLICT DO NOTHING RETURNING 1"
@@ -320,11 +356,31 @@ class _Statements:
             " WHERE s.tenant = %s AND s.trace_id = %s ORDER BY s.start_ns, s.span_id"
         )
         self.services = f"SELECT service, name FROM {s}.operations WHERE tenant = %s"
-        self.delete_spans = f"DELETE FROM {s}.spans WHERE tenant = %s AND start_ns < %s"
+        self.tenants = (
+            "WITH RECURSIVE t (tenant) AS ("
+            f" (SELECT tenant FROM {s}.spans ORDER BY tenant LIMIT 1) UNION ALL"
+            f" SELECT (SELECT s.tenant FROM {s}.spans s WHERE s.tenant > t.tenant"
+            " ORDER BY s.tenant LIMIT 1) FROM t WHERE t.tenant IS NOT NULL"
+            ") SELECT tenant FROM t WHERE tenant IS NOT NULL"
+        )
+        self.partitions = (
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = %s::regclass"
+        )
         self.delete_operations = (
             f"DELETE FROM {s}.operations WHERE tenant = %s AND last_seen_ns < %s"
         )
         self.delete_all_operations = (
             f"DELETE FROM {s}.operations"
             " WHERE %(floor)s::bigint IS NULL OR last_seen_ns < %(floor)s::bigint"
+        )
+
+    def delete_chunk(self, partition: str) -> str:
+        """DELETE of at most a chunk of one tenant's spans before a cutoff in one day
+        partition (parameters: tenant, cutoff, chunk size); the ctid list makes it a
+        TID scan."""
+        table = f"{self._schema}.{partition}"
+        return (
+            f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table}"
+            " WHERE tenant = %s AND start_ns < %s LIMIT %s))"
         )

@@ -47,6 +47,7 @@ from .sqlite_common import (
 )
 
 MAX_LIMIT = 10_000
+DELETE_CHUNK = 50_000  # records per retention transaction
 _BATCHES = "log_batches"
 _BODY_NONE, _BODY_STR, _BODY_JSON = 0, 1, 2
 
@@ -224,6 +225,29 @@ def _search(query: LogQuery, conn: sqlite3.Connection) -> LogPage:
     return LogPage([_record_from_row(row) for row in page], next_cursor)
 
 
+# ---------------------------------------------------------------------------- retention
+
+
+def _tenants(conn: sqlite3.Connection) -> list[str]:
+    """Distinct tenants by skipping through the (tenant, ts) index: one seek each."""
+    found: list[str] = []
+    row = conn.execute("SELECT tenant FROM logs ORDER BY tenant LIMIT 1").fetchone()
+    while row is not None:
+        found.append(row[0])
+        row = conn.execute(
+            "SELECT tenant FROM logs WHERE tenant > ? ORDER BY tenant LIMIT 1", (row[0],)
+        ).fetchone()
+    return found
+
+
+def _delete_chunk(tenant: str, cutoff: int, conn: sqlite3.Connection) -> int:
+    # `ts` is LogRecord.timestamp: the event time, else the observed time.
+    return conn.execute(
+        "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE tenant = ? AND ts < ? LIMIT ?)",
+        (tenant, cutoff, DELETE_CHUNK),
+    ).rowcount
+
+
 # ---------------------------------------------------------------------------- store
 
 
@@ -251,6 +275,20 @@ class SqliteLogStore:
         if query.limit == 0:
             return LogPage([], None)
         return await self._db.read(partial(_search, query))
+
+    async def tenants(self) -> list[str]:
+        return await self._db.read(_tenants)
+
+    async def delete_before(self, tenant: str, cutoff_unix_nano: int) -> int:
+        """Delete the tenant's records whose timestamp is before the cutoff; returns how
+        many. Records go DELETE_CHUNK at a time, each chunk its own write transaction,
+        so writes wait at most one chunk."""
+        deleted = 0
+        while True:
+            count = await self._db.write(partial(_delete_chunk, tenant, cutoff_unix_nano))
+            deleted += count
+            if count < DELETE_CHUNK:
+                return deleted
 
     async def close(self) -> None:
         await self._db.close()

@@ -46,6 +46,7 @@ from .sqlite_common import (
 )
 
 MAX_LIMIT = 10_000
+DELETE_CHUNK = 50_000  # spans per retention transaction
 _IN_CHUNK = 500  # ids per `IN (...)` list
 _BATCHES = "span_batches"
 
@@ -276,6 +277,48 @@ def _check_limit(limit: int) -> None:
         raise QueryError(f"limit must be between 0 and {MAX_LIMIT}, got {limit}")
 
 
+# ---------------------------------------------------------------------------- retention
+
+
+def _tenants(conn: sqlite3.Connection) -> list[str]:
+    """Distinct tenants by skipping through the (tenant, start) index: one seek each."""
+    found: list[str] = []
+    row = conn.execute("SELECT tenant FROM spans ORDER BY tenant LIMIT 1").fetchone()
+    while row is not None:
+        found.append(row[0])
+        row = conn.execute(
+            "SELECT tenant FROM spans WHERE tenant > ? ORDER BY tenant LIMIT 1", (row[0],)
+        ).fetchone()
+    return found
+
+
+def _operations_without_spans(
+    tenant: str, candidates: list[tuple[str, str]], conn: sqlite3.Connection
+) -> tuple[int, list[tuple[str, str]]]:
+    """(the highest span id now, the candidates without a span of the tenant)."""
+    mark = int(conn.execute("SELECT ifnull(max(id), 0) FROM spans").fetchone()[0])
+    gone = [
+        (service, name)
+        for service, name in candidates
+        if conn.execute(
+            "SELECT 1 FROM spans WHERE tenant = ? AND service = ? AND name = ? LIMIT 1",
+            (tenant, service, name),
+        ).fetchone() is None
+    ]
+    return mark, gone
+
+
+def _delete_operations(
+    tenant: str, gone: list[tuple[str, str]], mark: int, conn: sqlite3.Connection
+) -> None:
+    conn.executemany(
+        "DELETE FROM operations WHERE tenant = ?1 AND service = ?2 AND name = ?3"
+        " AND NOT EXISTS (SELECT 1 FROM spans WHERE id > ?4 AND tenant = ?1"
+        " AND service = ?2 AND name = ?3)",
+        [(tenant, service, name, mark) for service, name in gone],
+    )
+
+
 # ---------------------------------------------------------------------------- store
 
 
@@ -290,6 +333,8 @@ class SqliteTraceStore:
         self._scopes = scope_interner()
         # (tenant, trace id) -> traces.ref; only touched by the writer thread.
         self._trace_refs: dict[tuple[str, str], int] = {}
+        # tenant -> (service, name) of deleted spans, until checked for remaining spans
+        self._doomed_operations: dict[str, set[tuple[str, str]]] = {}
 
     @classmethod
     async def open(cls, path: Path) -> Self:
@@ -311,14 +356,41 @@ class SqliteTraceStore:
     async def services(self, tenant: str) -> list[ServiceOperations]:
         return await self._db.read(partial(self._services, tenant))
 
+    async def tenants(self) -> list[str]:
+        return await self._db.read(_tenants)
+
     async def delete_before(self, tenant: str, cutoff_unix_nano: int) -> int:
         """Delete the tenant's spans that started before the cutoff; returns how many.
 
-        Traces and operations left without spans go too (services() stops listing them).
+        Spans go DELETE_CHUNK at a time, each chunk its own write transaction, so writes
+        wait at most one chunk. Traces left without spans go with their last chunk;
+        operations left without spans go at the end (services() stops listing them).
         """
-        return await self._db.write(
-            partial(self._delete_before, tenant, cutoff_unix_nano), self._forget
-        )
+        doomed = self._doomed_operations.setdefault(tenant, set())
+        deleted = 0
+        while True:
+            count = await self._db.write(
+                partial(self._delete_chunk, tenant, cutoff_unix_nano, doomed), self._forget
+            )
+            deleted += count
+            if count < DELETE_CHUNK:
+                break
+        if doomed:
+            await self._drop_operations(tenant, doomed)
+        return deleted
+
+    async def _drop_operations(self, tenant: str, candidates: set[tuple[str, str]]) -> None:
+        """Delete the tenant's operations among `candidates` that have no span left.
+
+        The search for a remaining span may read many spans, so it runs on a reader;
+        the write transaction then only rechecks the spans written since (ids above
+        `mark`), which a rowid range finds at once.
+        """
+        checked = sorted(candidates)  # the set may grow while a reader thread works
+        mark, gone = await self._db.read(partial(_operations_without_spans, tenant, checked))
+        if gone:
+            await self._db.write(partial(_delete_operations, tenant, gone, mark))
+        candidates.difference_update(checked)
 
     async def close(self) -> None:
         await self._db.close()
@@ -373,31 +445,27 @@ class SqliteTraceStore:
         self._trace_refs.update(((tenant, trace_id), ref) for trace_id, ref in found.items())
         return found
 
-    def _delete_before(self, tenant: str, cutoff: int, conn: sqlite3.Connection) -> int:
-        doomed, args = "FROM spans WHERE tenant = ? AND start_ns < ?", (tenant, cutoff)
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed_refs (ref INTEGER PRIMARY KEY)")
-        conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS doomed_operations (service TEXT NOT NULL,"
-            " name TEXT NOT NULL, PRIMARY KEY (service, name)) WITHOUT ROWID"
+    def _delete_chunk(
+        self, tenant: str, cutoff: int, doomed: set[tuple[str, str]], conn: sqlite3.Connection
+    ) -> int:
+        """Delete up to DELETE_CHUNK of the tenant's spans that started before the cutoff,
+        and the traces left without spans; note their operations in `doomed`."""
+        rows = conn.execute(
+            "SELECT id, trace_ref, service, name FROM spans"
+            " WHERE tenant = ? AND start_ns < ? LIMIT ?",
+            (tenant, cutoff, DELETE_CHUNK),
+        ).fetchall()
+        if not rows:
+            return 0
+        conn.executemany("DELETE FROM spans WHERE id = ?", [(row[0],) for row in rows])
+        conn.executemany(
+            "DELETE FROM traces WHERE ref = ?1"
+            " AND NOT EXISTS (SELECT 1 FROM spans WHERE trace_ref = ?1)",
+            [(ref,) for ref in {row[1] for row in rows}],
         )
-        conn.execute(f"INSERT OR IGNORE INTO doomed_refs SELECT trace_ref {doomed}", args)
-        conn.execute(f"INSERT OR IGNORE INTO doomed_operations SELECT service, name {doomed}", args)
-        deleted = conn.execute(f"DELETE {doomed}", args).rowcount
-        conn.execute(
-            "DELETE FROM traces WHERE ref IN (SELECT ref FROM doomed_refs)"
-            " AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.trace_ref = traces.ref)"
-        )
-        conn.execute(
-            "DELETE FROM operations WHERE tenant = ?"
-            " AND (service, name) IN (SELECT service, name FROM doomed_operations)"
-            " AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.tenant = operations.tenant"
-            " AND s.service = operations.service AND s.name = operations.name)",
-            (tenant,),
-        )
-        conn.execute("DELETE FROM doomed_refs")
-        conn.execute("DELETE FROM doomed_operations")
+        doomed.update((row[2], row[3]) for row in rows)
         self._trace_refs.clear()  # some cached refs name deleted traces
-        return deleted
+        return len(rows)
 
     def _forget(self) -> None:
         """After a rollback: cached ids may name rows that no longer exist."""

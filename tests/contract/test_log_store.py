@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import sys
 from typing import Any
 
 import pytest
@@ -446,3 +447,69 @@ async def test_close_is_idempotent_and_final(log_store: LogStore) -> None:
         await log_store.search(LogQuery(TENANT))
     with pytest.raises(StoreError):
         await write(log_store, [record(2)])
+
+
+# ---------------------------------------------------------------------------- retention
+
+
+def small_delete_chunks(store: LogStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a backend that deletes in chunks use chunks of 2, so tests cross chunks."""
+    monkeypatch.setattr(sys.modules[type(store).__module__], "DELETE_CHUNK", 2, raising=False)
+
+
+async def test_tenants_lists_tenants_with_records(log_store: LogStore) -> None:
+    assert await log_store.tenants() == []
+    await write(log_store, [record(1)], tenant="zeta")
+    await write(log_store, [record(1), record(9)])
+    await write(log_store, [record(1)], tenant="ünï\\x")
+
+    assert await log_store.tenants() == ["acme", "zeta", "ünï\\x"]
+    assert await log_store.delete_before("zeta", T0 + 5 * SECOND) == 1
+    assert await log_store.delete_before(TENANT, T0 + 5 * SECOND) == 1
+    assert await log_store.tenants() == ["acme", "ünï\\x"]
+
+
+async def test_delete_before_removes_one_tenants_older_records(
+    log_store: LogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_delete_chunks(log_store, monkeypatch)
+    await write(log_store, [
+        record(1, "old 1", trace_id="5b8efff798038103d269b633813fc60c"),
+        record(2, "old 2"),
+        record(3, "observed old", observed_only=True),  # timestamp: the observed time
+        record(4, "old 4", service="gone"),
+        record(10, "at the cutoff", trace_id="5b8efff798038103d269b633813fc60c"),
+        record(12, "observed new", observed_only=True),
+        record(20, "new"),
+    ])  # fmt: skip
+    await write(log_store, [record(1, "other old"), record(20, "other new")], tenant="other")
+
+    assert await log_store.delete_before(TENANT, T0 + 10 * SECOND) == 4
+
+    assert await bodies(log_store) == ["new", "observed new", "at the cutoff"]
+    assert await bodies(log_store, end_unix_nano=T0 + 10 * SECOND) == []
+    assert await bodies(log_store, contains="old") == []
+    assert await bodies(log_store, service="gone") == []
+    assert await bodies(log_store, trace_id="5b8efff798038103d269b633813fc60c") == [
+        "at the cutoff"]
+    page = await log_store.search(LogQuery(TENANT, limit=2))
+    assert [r.body for r in page.records] == ["new", "observed new"]
+    assert page.next_cursor is not None
+    rest = await log_store.search(LogQuery(TENANT, limit=2, cursor=page.next_cursor))
+    assert ([r.body for r in rest.records], rest.next_cursor) == (["at the cutoff"], None)
+    other = await log_store.search(LogQuery("other"))
+    assert [r.body for r in other.records] == ["other new", "other old"]
+
+    assert await log_store.delete_before(TENANT, T0 + 10 * SECOND) == 0  # idempotent
+    assert await bodies(log_store) == ["new", "observed new", "at the cutoff"]
+
+
+async def test_delete_before_everything_then_write_again(log_store: LogStore) -> None:
+    await write(log_store, [record(1, "a"), record(2, "b")])
+    assert await log_store.delete_before(TENANT, T0 + 100 * SECOND) == 2
+    assert await bodies(log_store) == []
+    assert await log_store.tenants() == []
+
+    await write(log_store, [record(3, "c")])
+    assert await bodies(log_store) == ["c"]
+    assert await log_store.tenants() == [TENANT]

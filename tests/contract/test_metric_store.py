@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from argus.storage import capabilities
-from argus.storage.errors import QueryError
+from argus.storage.errors import QueryError, Unsupported
 from argus.storage.metrics import (
     Aggregation,
     LabelMatcher,
@@ -501,3 +501,107 @@ async def test_nan_gauge_value_round_trips(metric_store: MetricStore) -> None:
     got = await metric_store.points(PointQuery(TENANT, "n"))
     assert isinstance(got[0].value, float) and math.isnan(got[0].value)
     assert got[1].value == math.inf
+
+
+# ------------------------------------------------------------------ retention
+
+
+async def test_a_store_without_retention_refuses_it(metric_store: MetricStore) -> None:
+    if capabilities.reason(metric_store, capabilities.RETENTION) is None:
+        pytest.skip("this backend has retention")
+    with pytest.raises(Unsupported):
+        await metric_store.tenants()
+    with pytest.raises(Unsupported):
+        await metric_store.delete_before(TENANT, T)
+
+
+async def test_tenants_lists_tenants_with_points(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.RETENTION)
+    assert await metric_store.tenants() == []
+    await write(metric_store, [gauge("m", 0, 1)], tenant="zeta")
+    await write(metric_store, [gauge("m", 0, 1), counter("c", 0, 1)])
+    await write(metric_store, [gauge("m", 0, 1)], tenant="ünï\\x")
+    assert await metric_store.tenants() == ["acme", "zeta", "ünï\\x"]
+
+
+def retention_data() -> list[MetricPoint]:
+    return [
+        gauge("g", -300, 1.0, host="h1"), gauge("g", 0, 2.0, host="h1"),
+        gauge("g", 120, 4.0, host="h1"), gauge("g", 330, 8.0, host="h1"),
+        gauge("g", 400, 16.0, host="h1"), gauge("g", 630, 32.0, host="h1"),
+        gauge("g", 60, 100.0, host="h_old"),  # a series wholly before the cutoff
+        gauge("old.metric", 100, 5.0),  # a metric wholly before the cutoff
+        counter("c", 240, 10), counter("c", 300, 20), counter("c", 360, 30),
+        counter("c", 420, 40),
+        histogram("h", 200, [1, 0, 0, 0], DELTA), histogram("h", 400, [0, 2, 0, 0], DELTA),
+    ]  # fmt: skip
+
+
+async def test_delete_before_removes_one_tenants_older_points(
+    metric_store: MetricStore, aged: bool
+) -> None:
+    require(metric_store, capabilities.RETENTION, capabilities.QUERY_RANGE,
+            capabilities.POINTS, capabilities.CATALOG)
+    await write(metric_store, retention_data())
+    await write(metric_store, [gauge("g", 0, 7.0, host="h1"), gauge("g", 400, 9.0, host="h1")],
+                tenant="other")
+    if aged:  # the embedded store has rolled the data up: rollups must follow
+        await age(metric_store)
+    g_fine = query("g", -600, 1200, 60, group_by=("host",))
+    before = as_dict(await metric_store.query_range(g_fine))
+    assert before[(("host", "h_old"),)] == [(60.0, 100.0)]
+    cutoff = T + 330 * S  # mid-chunk
+
+    removed = await metric_store.delete_before(TENANT, cutoff)
+
+    assert removed in (3 + 1 + 1 + 2 + 1, -1)  # g h1, g h_old, old.metric, c, h
+    assert [(p.time_unix_nano - T) // S for p in await metric_store.points(
+        PointQuery(TENANT, "g"))] == [330, 400, 630]
+    assert await metric_store.points(PointQuery(TENANT, "old.metric")) == []
+    assert [(p.time_unix_nano - T) // S for p in await metric_store.points(
+        PointQuery(TENANT, "h"))] == [400]
+    names = [m.name for m in await metric_store.metric_names(TENANT)]
+    assert names == ["c", "g", "h"] + (["zz_clock"] if aged else [])
+    assert await metric_store.label_values(TENANT, "g", "host") == ["h1"]
+    assert as_dict(await metric_store.query_range(g_fine)) == {
+        (("host", "h1"),): [(300.0, 8.0), (360.0, 16.0), (600.0, 32.0)]}
+    assert as_dict(await metric_store.query_range(query("g", -600, 1200, 600))) == {
+        (): [(0.0, 12.0), (600.0, 32.0)]}
+    assert await metric_store.query_range(query("g", -600, 300, 60)) == []
+    assert await metric_store.query_range(query("old.metric", -600, 1200, 60)) == []
+    # The first counter point kept has no predecessor left to measure an increase from.
+    assert as_dict(await metric_store.query_range(query("c", 0, 600, 60, rate=True))) == {
+        (): [(420.0, 10 / 60)]}
+    assert as_dict(await metric_store.query_range(query("h", 0, 600, 600, quantile=0.5))) == {
+        (): [(0.0, 1.5)]}  # [0,2,0,0]: rank 1 in (1,2]: 1 + 1 * 1/2
+    # The other tenant keeps everything.
+    assert [p.value for p in await metric_store.points(PointQuery("other", "g"))] == [7.0, 9.0]
+    assert as_dict(await metric_store.query_range(SeriesQuery(
+        "other", "g", T - 600 * S, T + 1200 * S, 600 * S))) == {(): [(0.0, 8.0)]}
+
+    assert await metric_store.delete_before(TENANT, cutoff) in (0, -1)  # idempotent
+    assert [p.value for p in await metric_store.points(PointQuery(TENANT, "g"))] == [
+        8.0, 16.0, 32.0]
+    assert sorted(await metric_store.tenants()) == ["acme", "other"]
+
+
+async def test_delete_before_everything_then_write_again(metric_store: MetricStore) -> None:
+    require(metric_store, capabilities.RETENTION, capabilities.QUERY_RANGE,
+            capabilities.POINTS, capabilities.CATALOG)
+    await write(metric_store, retention_data(), tenant="gone")
+    await write(metric_store, [gauge("g", 0, 1.0)])
+
+    assert await metric_store.delete_before("gone", T + 3600 * S) in (14, -1)
+
+    assert await metric_store.tenants() == [TENANT]
+    assert await metric_store.metric_names("gone") == []
+    assert await metric_store.label_names("gone", "g") == []
+    assert await metric_store.points(PointQuery("gone", "g")) == []
+    assert await metric_store.query_range(SeriesQuery(
+        "gone", "g", T - 600 * S, T + 1200 * S, 60 * S)) == []
+
+    await write(metric_store, [gauge("g", 700, 3.0, host="h2")], "again", tenant="gone")
+    assert [m.name for m in await metric_store.metric_names("gone")] == ["g"]
+    assert await metric_store.label_values("gone", "g", "host") == ["h2"]
+    assert [p.value for p in await metric_store.points(PointQuery("gone", "g"))] == [3.0]
+    assert [p.value for p in await metric_store.points(PointQuery(TENANT, "g"))] == [1.0]

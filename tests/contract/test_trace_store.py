@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import Any, Protocol, cast
+import sys
+from typing import Any
 
 import pytest
 from argus.storage.errors import StoreError
@@ -506,12 +507,31 @@ async def test_close_is_idempotent_and_final(trace_store: TraceStore) -> None:
 # ---------------------------------------------------------------------------- retention
 
 
-class RetainingTraceStore(TraceStore, Protocol):
-    async def delete_before(self, tenant: str, cutoff_unix_nano: int) -> int: ...
+ODD_TENANT = "ünï\\x"  # a backslash, which PostgreSQL text escapes get wrong easily
 
 
-async def test_delete_before_removes_one_tenants_older_spans(trace_store: TraceStore) -> None:
-    store = cast(RetainingTraceStore, trace_store)
+def small_delete_chunks(store: TraceStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a backend that deletes in chunks use chunks of 2, so tests cross chunks."""
+    monkeypatch.setattr(sys.modules[type(store).__module__], "DELETE_CHUNK", 2, raising=False)
+
+
+async def test_tenants_lists_tenants_with_spans(trace_store: TraceStore) -> None:
+    assert await trace_store.tenants() == []
+    await write(trace_store, [make_span(1, 1, start=1)], tenant="zeta")
+    await write(trace_store, [make_span(1, 1, start=1), make_span(2, 2, start=9)])
+    await write(trace_store, [make_span(3, 3, start=1)], tenant=ODD_TENANT)
+
+    assert await trace_store.tenants() == ["acme", "zeta", ODD_TENANT]
+    assert await trace_store.delete_before("zeta", T0 + 5 * SECOND) == 1
+    assert await trace_store.delete_before(TENANT, T0 + 5 * SECOND) == 1
+    assert await trace_store.tenants() == ["acme", ODD_TENANT]
+
+
+async def test_delete_before_removes_one_tenants_older_spans(
+    trace_store: TraceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = trace_store
+    small_delete_chunks(store, monkeypatch)
     await write(store, [
         make_span(1, 1, start=1, service="api", name="GET /"),
         make_span(1, 2, start=10, service="db", name="query", parent=1),
@@ -533,12 +553,37 @@ async def test_delete_before_removes_one_tenants_older_spans(trace_store: TraceS
     ]
     assert [s.span_id for s in await store.get_trace("other", trace_id(2))] == [span_id(3)]
     assert await store.services("other") == [ServiceOperations("old", ["gone"])]
+    assert await store.find_traces(TraceQuery(TENANT, service="old")) == []
+    assert await store.find_traces(TraceQuery(TENANT, end_unix_nano=T0 + 10 * SECOND)) == []
+
+    assert await store.delete_before(TENANT, T0 + 10 * SECOND) == 0  # idempotent
+    assert await found(store) == [trace_id(3), trace_id(1)]
+
+
+async def test_delete_before_in_many_chunks(
+    trace_store: TraceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_delete_chunks(trace_store, monkeypatch)
+    day = 86_400.0  # spans over three days, so partitioned backends delete from several
+    old = [make_span(n, n, start=n * day / 4, name=f"op{n % 3}") for n in range(1, 10)]
+    new = [make_span(n, n, start=3 * day + n, name="op0") for n in range(10, 13)]
+    await write(trace_store, old + new)
+    await write(trace_store, old, tenant="other")
+
+    assert await trace_store.delete_before(TENANT, T0 + int(3 * day * SECOND)) == 9
+
+    assert await found(trace_store, limit=100) == [trace_id(n) for n in (12, 11, 10)]
+    assert await trace_store.services(TENANT) == [ServiceOperations("svc", ["op0"])]
+    assert len(await trace_store.find_traces(TraceQuery("other", limit=100))) == 9
+    assert await trace_store.services("other") == [
+        ServiceOperations("svc", ["op0", "op1", "op2"])]
+    assert await trace_store.delete_before(TENANT, T0 + int(3 * day * SECOND)) == 0
 
 
 async def test_a_trace_written_again_after_delete_before_is_whole(
     trace_store: TraceStore,
 ) -> None:
-    store = cast(RetainingTraceStore, trace_store)
+    store = trace_store
     await write(store, [make_span(1, 1, start=1, name="early")])
     assert await store.delete_before(TENANT, T0 + 5 * SECOND) == 1
 
