@@ -16,7 +16,7 @@ from argus.storage.metrics import MetricStore
 from argus.storage.traces import TraceStore
 
 TRACE_BACKENDS = ["embedded", "postgres"]
-LOG_BACKENDS = ["embedded"]
+LOG_BACKENDS = ["embedded", "elasticsearch"]
 METRIC_BACKENDS = ["embedded", "influxdb", "victoriametrics"]
 
 
@@ -50,6 +50,11 @@ async def trace_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
 
 @pytest.fixture(params=LOG_BACKENDS)
 async def log_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LogStore]:
+    if request.param == "elasticsearch":
+        async for es_store in _elasticsearch_log_store():
+            yield es_store
+        return
+
     from argus.storage.backends.sqlite_logs import SqliteLogStore
 
     store = await SqliteLogStore.open(tmp_path / "logs.db")
@@ -75,6 +80,29 @@ async def metric_store(
     store = await DuckDBMetricStore.open(tmp_path / "metrics.duckdb")
     yield store
     await store.close()
+
+
+async def _elasticsearch_log_store() -> AsyncIterator[LogStore]:
+    """A store on fresh data stream, template and ILM policy (a random index prefix) of the
+    Elasticsearch 8 or 9 at ARGUS_TEST_ELASTICSEARCH_URL, all deleted afterwards. Writes
+    refresh, so records are searchable as soon as write_logs returns."""
+    import os
+    import secrets
+
+    from argus.storage.backends.elasticsearch_logs import ElasticsearchLogStore, drop
+
+    url = os.environ.get("ARGUS_TEST_ELASTICSEARCH_URL")
+    if not url:
+        pytest.skip("elasticsearch: ARGUS_TEST_ELASTICSEARCH_URL is not set (see docs/deploy.md)")
+    api_key = os.environ.get("ARGUS_TEST_ELASTICSEARCH_API_KEY", "")
+    prefix = f"argus_test_{secrets.token_hex(6)}"
+    store = await ElasticsearchLogStore.open(
+        url, index_prefix=prefix, api_key=api_key, refresh=True, replicas=0)
+    try:
+        yield store
+    finally:
+        await store.close()
+        await drop(url, index_prefix=prefix, api_key=api_key)
 
 
 async def _influxdb_metric_store() -> AsyncIterator[MetricStore]:
