@@ -170,6 +170,28 @@ class ElasticsearchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TenantRetention:
+    """One tenant's retention where it differs from the defaults (unset: the default)."""
+
+    traces_days: float | None = None
+    metrics_days: float | None = None
+    logs_days: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """How long data is kept, per signal, in days; 0 keeps it forever (the default, so
+    that nothing is deleted that nobody asked to delete). Enforced on every sink."""
+
+    traces_days: float = 0.0
+    metrics_days: float = 0.0
+    logs_days: float = 0.0
+    interval_seconds: float = 600.0
+    # TOML only: [retention.tenants.acme] logs_days = 30
+    tenants: dict[str, TenantRetention] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class TelemetrySettings:
     """Argus's own metrics sent to its own OTLP/HTTP receiver (see argus/selfexport.py)."""
 
@@ -192,6 +214,7 @@ class Settings:
     query: QuerySettings = field(default_factory=QuerySettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     postgres: PostgresSettings = field(default_factory=PostgresSettings)
     influxdb: InfluxDBSettings = field(default_factory=InfluxDBSettings)

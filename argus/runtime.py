@@ -14,9 +14,10 @@ from .collector.indexer import Indexer, SharedTruncation
 from .collector.ingest import record_converter
 from .collector.telemetry import IndexerMetrics
 from .collector.wal import WalPosition, WalReader
-from .config import Settings
+from .config import RetentionSettings, Settings
 from .proto.otlp import Signal
 from .query.service import QueryService
+from .storage.retention import RetentionPolicy, RetentionTask
 from .stores import OpenedStores, open_stores
 
 log = logging.getLogger("argus")
@@ -81,6 +82,15 @@ class Runtime:
             self.tasks.append(asyncio.create_task(
                 indexer.run(), name=f"{indexer.name}/{indexer.sink_name} indexer"
             ))
+        policy = retention_policy(self.settings.retention)
+        if any(not policy.keeps_everything(signal.value) for signal in Signal):
+            removed = IndexerMetrics.retention_counter()
+            for sink_name, stores in _stores_by_sink(self.stores).items():
+                task = RetentionTask(stores, policy, on_removed=_count_removed(removed, sink_name))
+                self.tasks.append(asyncio.create_task(
+                    task.run(self.settings.retention.interval_seconds),
+                    name=f"retention on {sink_name}",
+                ))
         self.ready = True
 
     def _all_indexers(self) -> list[Indexer]:
@@ -129,6 +139,47 @@ def _count_limited(metrics: IndexerMetrics, signal: Signal) -> Callable[[LimitCo
     def count(counts: LimitCounts) -> None:
         metrics.limited_attributes.labels(signal.value, "dropped").inc(counts.dropped)
         metrics.limited_attributes.labels(signal.value, "truncated").inc(counts.truncated)
+
+    return count
+
+
+def retention_policy(settings: RetentionSettings) -> RetentionPolicy:
+    """Days from the settings as the seconds RetentionPolicy counts in."""
+
+    def seconds(days: float) -> int:
+        return round(days * 86_400)
+
+    tenants = {
+        tenant: {
+            signal: seconds(days)
+            for signal, days in (("traces", override.traces_days),
+                                 ("metrics", override.metrics_days),
+                                 ("logs", override.logs_days))
+            if days is not None
+        }
+        for tenant, override in settings.tenants.items()
+    }
+    return RetentionPolicy(
+        traces=seconds(settings.traces_days),
+        metrics=seconds(settings.metrics_days),
+        logs=seconds(settings.logs_days),
+        tenants=tenants,
+    )
+
+
+def _stores_by_sink(stores: OpenedStores) -> dict[str, dict[str, Any]]:
+    """{sink name: {signal: store}}: one retention task per backend."""
+    grouped: dict[str, dict[str, Any]] = {}
+    for signal, sinks in stores.sinks.items():
+        for sink in sinks:
+            grouped.setdefault(sink.name, {})[signal.value] = sink.store
+    return grouped
+
+
+def _count_removed(counter: Any, sink: str) -> Callable[[str, str, int], None]:
+    def count(signal: str, tenant: str, removed: int) -> None:
+        if removed > 0:
+            counter.labels(signal, sink, tenant).inc(removed)
 
     return count
 

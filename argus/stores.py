@@ -10,6 +10,7 @@ clear message, while everything else keeps working.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -84,6 +85,15 @@ class LazyStore:
             self._store = None
 
 
+class LazyPartitionedStore(LazyStore):
+    """A LazyStore whose store drops whole partitions (PostgreSQL): retention looks for
+    this method on the class, so it is forwarded explicitly."""
+
+    async def drop_partitions_before(self, cutoff_unix_nano: int) -> list[str]:
+        store = await self._get()
+        return cast(list[str], await store.drop_partitions_before(cutoff_unix_nano))
+
+
 @dataclass(slots=True)
 class Sink:
     """Where one signal's items go: a named store and its write method."""
@@ -91,6 +101,7 @@ class Sink:
     signal: Signal
     name: str
     primary: bool
+    store: Any
     write: Write
 
 
@@ -132,7 +143,7 @@ async def open_stores(settings: Settings) -> OpenedStores:
     for signal in Signal:
         routing = getattr(settings.storage, signal.value)
         sinks[signal] = [
-            Sink(signal, name, name == routing.backend,
+            Sink(signal, name, name == routing.backend, opened[(signal, name)],
                  getattr(opened[(signal, name)], _WRITE_METHODS[signal]))
             for name in (routing.backend, *routing.also_write_to)
         ]
@@ -146,7 +157,7 @@ async def _open(signal: Signal, backend: str, settings: Settings) -> Any:
         from .storage.backends.postgres_traces import PostgresTraceStore
 
         pg = settings.postgres
-        return LazyStore("PostgreSQL trace store", lambda: PostgresTraceStore.open(
+        return LazyPartitionedStore("PostgreSQL trace store", lambda: PostgresTraceStore.open(
             pg.dsn, schema=pg.schema, pool_size=pg.pool_size
         ))
     if backend == "influxdb":
@@ -160,6 +171,19 @@ async def _open(signal: Signal, backend: str, settings: Settings) -> Any:
             create_database=influx.create_database and influx.write_api == "v1",
         )
         return LazyStore("InfluxDB metric store", lambda: InfluxDBMetricStore.open(config))
+    if backend == "elasticsearch":
+        from .storage.backends.elasticsearch_logs import ElasticsearchLogStore
+
+        es = settings.elasticsearch
+        # ILM deletes whole indices, shared by all tenants: only past the longest retention
+        # any tenant has; per-tenant retention below that is delete_before's job.
+        days = [settings.retention.logs_days] + [
+            t.logs_days for t in settings.retention.tenants.values() if t.logs_days is not None
+        ]
+        retention = dt.timedelta(days=max(days)) if min(days) > 0 else None
+        return LazyStore("Elasticsearch log store", lambda: ElasticsearchLogStore.open(
+            es.url, index_prefix=es.index_prefix, api_key=es.api_key, retention=retention
+        ))
     raise ValueError(f"no {backend} backend for {signal.value}")  # config.py refuses it first
 
 

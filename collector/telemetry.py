@@ -98,6 +98,16 @@ class IngestMetrics:
 class IndexerMetrics:
     """Recorded by the indexers (main process)."""
 
+    @staticmethod
+    def retention_counter(registry: CollectorRegistry | None = None) -> Counter:
+        return Counter(
+            "argus_retention_removed_items",
+            "Items removed by retention, per signal, sink and tenant (backends that remove"
+            " whole partitions or indices uncounted are not included).",
+            ["signal", "sink", "tenant"],
+            registry=registry or CollectorRegistry(),
+        )
+
     indexed_items: Counter
     store_write_seconds: Histogram
     store_failures: Counter
