@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 from strawberry.asgi import GraphQL
@@ -18,6 +18,7 @@ from strawberry.asgi import GraphQL
 from ..auth import Authenticator, AuthError, Unauthenticated
 from ..storage.keys import KeyStore
 from .context import QueryContext
+from .rest import RestApi
 from .schema.root import schema
 from .service import QueryService
 
@@ -107,6 +108,12 @@ def create_api_app(
 ) -> Starlette:
     graphql = RequireKey(ArgusGraphQL(service, keys, indexing_status), authenticator)
 
+    def rest_context(request: Request) -> QueryContext:
+        return QueryContext(service=service, principal=request.scope[_PRINCIPAL], keys=keys,
+                            indexing_status=indexing_status, request=request)
+
+    rest = RestApi(schema, rest_context)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -128,5 +135,8 @@ def create_api_app(
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        # The API's description carries no data: open like the GraphiQL page.
+        Route("/api/v1/openapi.json", lambda request: JSONResponse(rest.openapi())),
+        Mount("/api/v1", app=RequireKey(rest.app(), authenticator)),
     ]
     return Starlette(routes=routes)

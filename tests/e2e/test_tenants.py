@@ -254,3 +254,17 @@ def test_no_keys_refuses_non_loopback_unless_insecure(tmp_path: Path) -> None:
         assert _send_trace(keyed, token, "with-key")[0].status_code == 200
     finally:
         assert keyed.stop() == 0
+
+
+def test_rest_needs_a_key_and_keeps_tenants_apart(keyed: tuple[ArgusProcess, Tenant, Tenant]) -> None:
+    server, acme, umbrella = keyed
+    response, trace_id = _send_trace(server, acme.ingest, "rest-tenants")
+    assert response.status_code == 200
+    api = f"{server.api_url}/api/v1"
+    assert httpx.get(f"{api}/services", timeout=10).status_code == 401
+    assert httpx.get(f"{api}/services", headers=_bearer(acme.ingest), timeout=10).status_code == 403
+    eventually(lambda: httpx.get(f"{api}/traces/{trace_id}", headers=_bearer(acme.viewer),
+                                 timeout=10).status_code == 200)
+    assert httpx.get(f"{api}/traces/{trace_id}", headers=_bearer(umbrella.viewer),
+                     timeout=10).status_code == 404
+    assert httpx.get(f"{api}/openapi.json", timeout=10).status_code == 200  # no data in it
