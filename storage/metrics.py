@@ -135,6 +135,12 @@ class MetricStore(Protocol):
         """Distinct values of `label` among the metric's series, sorted; [] if unknown."""
         ...
 
+    async def metrics_with_label(self, tenant: str, label: str, value: str) -> list[MetricInfo]:
+        """The metrics having at least one series whose label `label` equals `value` (e.g.
+        service.name = checkout), with their latest metadata, sorted by name; [] for an
+        empty value. Part of `capabilities.CATALOG`."""
+        ...
+
     async def query_range(self, query: SeriesQuery) -> list[ResultSeries]:
         """Raises QueryError for a query the backend refuses (bad regex, quantile of a
         metric without buckets, too many series or points)."""

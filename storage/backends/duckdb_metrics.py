@@ -154,6 +154,18 @@ class DuckDBMetricStore:
         series = self._catalog.series_of(tenant, metric)
         return sorted({s.labels[label] for s in series if label in s.labels})
 
+    async def metrics_with_label(self, tenant: str, label: str, value: str) -> list[MetricInfo]:
+        self._check_open()
+        if not value:
+            return []
+        found = []
+        for (t, name), meta in list(self._catalog.metrics.items()):
+            if t == tenant and any(
+                s.labels.get(label) == value for s in self._catalog.series_of(tenant, name)
+            ):
+                found.append(meta.info)
+        return sorted(found, key=lambda info: info.name)
+
     async def query_range(self, query: SeriesQuery) -> list[ResultSeries]:
         self._check_open()
         validate(query)

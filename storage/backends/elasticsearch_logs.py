@@ -29,6 +29,14 @@ search_after on those two values; the cursor carries them, so records written af
 first page do not shift later pages. Written records are searchable after the index's
 refresh (about a second) unless the store was opened with `refresh`.
 
+Analytics (elasticsearch_logs_query). severity_histogram is a date_histogram on
+`@timestamp` with a severity range aggregation per bucket: Elasticsearch aggregates
+date_nanos by the millisecond, so steps must be whole milliseconds (a QueryError
+otherwise). top_values is a terms aggregation on `service` or on a key of the flattened
+`attributes`/`resource` fields (exact on one shard, Elasticsearch's usual approximation
+across several), severity a range aggregation. patterns clusters one search page, as the
+embedded store does (log_patterns).
+
 Retention. The data stream's ILM policy rolls backing indices over (`rollover_max_age`,
 `rollover_max_primary_shard_size`) and, with `retention`, deletes them that long after
 rollover: the global default. delete_before(tenant, cutoff) removes one tenant's older
@@ -49,7 +57,18 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from elasticsearch.helpers import async_streaming_bulk
 
 from ..errors import PermanentStoreError, QueryError, RetryableStoreError, StoreError
-from ..logs import LogPage, LogQuery
+from ..log_patterns import patterns_by_search
+from ..logs import (
+    MAX_HISTOGRAM_BUCKETS,
+    LogPage,
+    LogPatterns,
+    LogQuery,
+    SeverityBucket,
+    ValueCount,
+    check_histogram,
+    check_top_values,
+    top_field,
+)
 from ..model import LogRecord
 from .elasticsearch_common import (
     CLIENT_ERRORS,
@@ -63,7 +82,15 @@ from .elasticsearch_common import (
     translate_error,
 )
 from .elasticsearch_logs_codec import decode_cursor, decode_document, encode_cursor, encode_document
-from .elasticsearch_logs_query import delete_query, search_request, tenants_request
+from .elasticsearch_logs_query import (
+    NANOS_PER_MILLI,
+    delete_query,
+    histogram_request,
+    search_request,
+    severity_counts,
+    tenants_request,
+    top_values_request,
+)
 from .elasticsearch_logs_schema import MAX_LIMIT, Layout, Names, ilm_policy, index_template
 
 Refresh = bool | Literal["wait_for"]
@@ -243,6 +270,48 @@ class ElasticsearchLogStore:
             ts, seq = page[-1]["sort"]
             next_cursor = encode_cursor(int(ts), str(seq))
         return LogPage(records, next_cursor)
+
+    async def severity_histogram(self, query: LogQuery, step_nanos: int) -> list[SeverityBucket]:
+        """date_histogram with a severity range aggregation per bucket (see
+        elasticsearch_logs_query.histogram_request: the step must be whole milliseconds)."""
+        self._check_open()
+        check_histogram(query, step_nanos)
+        body = await self._search(histogram_request(query, step_nanos), "log histogram")
+        found = body.get("aggregations", {}).get("buckets", {}).get("buckets", [])
+        if len(found) > MAX_HISTOGRAM_BUCKETS:
+            raise QueryError(
+                f"the histogram has more than {MAX_HISTOGRAM_BUCKETS} buckets; use a larger"
+                " step or a time range"
+            )
+        buckets = []
+        for bucket in found:
+            counts = severity_counts(bucket.get("severity", {}), int(bucket["doc_count"]))
+            if counts:
+                buckets.append(SeverityBucket(int(bucket["key"]) * NANOS_PER_MILLI, counts))
+        return buckets
+
+    async def top_values(self, query: LogQuery, field: str, limit: int) -> list[ValueCount]:
+        self._check_open()
+        kind, _ = top_field(field)
+        check_top_values(limit)
+        request = top_values_request(query, field, limit)
+        if request is None:
+            return []
+        body = await self._search(request, "log top values")
+        aggregations = body.get("aggregations", {})
+        if kind == "severity":
+            total = int(body.get("hits", {}).get("total", {}).get("value", 0))
+            counts = severity_counts(aggregations.get("severity", {}), total)
+            found = [ValueCount(name, count) for name, count in counts.items()]
+            return sorted(found, key=lambda v: (-v.count, v.value))[:limit]
+        return [
+            ValueCount(str(bucket["key"]), int(bucket["doc_count"]))
+            for bucket in aggregations.get("values", {}).get("buckets", [])
+        ]
+
+    async def patterns(self, query: LogQuery, limit: int, sample_limit: int) -> LogPatterns:
+        self._check_open()
+        return await patterns_by_search(self, query, limit, sample_limit)
 
     async def tenants(self) -> list[str]:
         """Every tenant that has log records, sorted."""

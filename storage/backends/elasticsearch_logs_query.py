@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..logs import LogQuery
+from ..errors import QueryError
+from ..logs import SEVERITY_BUCKETS, LogQuery, top_field
 from .elasticsearch_logs_codec import (
     MAX_INT,
     MAX_LONG,
@@ -113,6 +114,95 @@ def search_request(query: LogQuery, after: tuple[int, str] | None) -> dict[str, 
     if after is not None:
         request["search_after"] = list(after)
     return request
+
+
+# ---------------------------------------------------------------------------- analytics
+
+NANOS_PER_MILLI = 1_000_000
+# range aggregation buckets of SEVERITY_BUCKETS from severity_number ("to" is exclusive);
+# UNSPECIFIED is what they leave of the total.
+SEVERITY_RANGES: list[dict[str, Any]] = [
+    {"key": name, "from": 1 + 4 * index, "to": 5 + 4 * index}
+    for index, name in enumerate(SEVERITY_BUCKETS[:-1])
+]
+
+
+def _severity_ranges() -> dict[str, Any]:
+    return {"range": {"field": "severity_number", "ranges": SEVERITY_RANGES}}
+
+
+def severity_counts(aggregation: dict[str, Any], total: int) -> dict[str, int]:
+    """SEVERITY_BUCKETS name -> count from a `_severity_ranges` answer and the total doc
+    count it was taken over; names without records left out."""
+    counts = {
+        str(bucket["key"]): int(bucket["doc_count"])
+        for bucket in aggregation.get("buckets", [])
+        if int(bucket.get("doc_count", 0)) > 0
+    }
+    unspecified = total - sum(counts.values())
+    if unspecified > 0:
+        counts["UNSPECIFIED"] = unspecified
+    return counts
+
+
+def _aggregation_request(query: LogQuery, aggs: dict[str, Any], total: bool = False
+                         ) -> dict[str, Any]:
+    return {
+        "query": {"bool": {"filter": filters(query)}},
+        "size": 0,
+        "aggs": aggs,
+        "track_total_hits": total,
+    }
+
+
+def histogram_request(query: LogQuery, step_nanos: int) -> dict[str, Any]:
+    """Keyword arguments of AsyncElasticsearch.search for severity_histogram.
+
+    date_histogram on `@timestamp` (date_nanos): Elasticsearch aggregates date_nanos at
+    millisecond resolution, so the step must be a whole number of milliseconds; then
+    truncating to the millisecond never moves a record across a bucket boundary, and
+    fixed intervals start at the epoch like the embedded store's buckets. Empty buckets
+    are left out (min_doc_count 1). `@timestamp` is clamped to 1970..2262 (the codec).
+    """
+    if step_nanos % NANOS_PER_MILLI:
+        raise QueryError(
+            "Elasticsearch buckets time by whole milliseconds: use a step that is a multiple"
+            " of 1ms"
+        )
+    histogram = {
+        "date_histogram": {
+            "field": "@timestamp",
+            "fixed_interval": f"{step_nanos // NANOS_PER_MILLI}ms",
+            "min_doc_count": 1,
+        },
+        "aggs": {"severity": _severity_ranges()},
+    }
+    return _aggregation_request(query, {"buckets": histogram})
+
+
+def top_values_request(query: LogQuery, field: str, limit: int) -> dict[str, Any] | None:
+    """Keyword arguments of AsyncElasticsearch.search for top_values. Severity is a range
+    aggregation (UNSPECIFIED from the total hits); the others a terms aggregation on the
+    keyword (`service`) or flattened field (`attributes.<key>`, `resource.<key>`),
+    counting most frequent first, ties by value. With more than one shard, terms counts
+    may be approximate (Elasticsearch's shard_size trade-off); the default is one shard.
+    Values longer than FLATTENED_CHARS are indexed as digests and counted as such. None
+    for an attribute key the codec does not index (no record has a value for it)."""
+    kind, key = top_field(field)
+    if kind == "severity":
+        return _aggregation_request(query, {"severity": _severity_ranges()}, total=True)
+    if kind == "service":
+        path = "service"
+    elif not key_indexable(key):
+        return None
+    else:
+        path = f"{'attributes' if kind == 'attribute' else 'resource'}.{key}"
+    terms = {
+        "field": path,
+        "size": limit,
+        "order": [{"_count": "desc"}, {"_key": "asc"}],
+    }
+    return _aggregation_request(query, {"values": {"terms": terms}})
 
 
 def delete_query(tenant: str, cutoff_unix_nano: int) -> dict[str, Any] | None:

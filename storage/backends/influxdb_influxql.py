@@ -143,6 +143,12 @@ def measurements(tenant: str) -> str:
     return f"SHOW MEASUREMENTS{where(tenant)}"
 
 
+def measurements_with(tenant: str, label: str, value: str) -> str:
+    """The measurements holding series of the tenant whose `label` is `value` (not "")."""
+    condition = f"{ident(schema.tag_key(label))} = {string(schema.tag_value(value))}"
+    return f"SHOW MEASUREMENTS{where(tenant, extra=(condition,))}"
+
+
 def catalog_metrics(tenant: str) -> str:
     """The `metric` tags of the tenant's metric metadata lines."""
     return (f"SHOW TAG VALUES FROM {ident(schema.METRICS_MEASUREMENT)}"

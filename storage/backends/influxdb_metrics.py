@@ -278,6 +278,19 @@ class InfluxDBMetricStore:
         collector = await self._query(influxql.tag_values(tenant, metric, schema.tag_key(label)))
         return sorted({schema.label_value(row[1]) for s in collector.result() for row in s.values})
 
+    async def metrics_with_label(self, tenant: str, label: str, value: str) -> list[MetricInfo]:
+        """SHOW MEASUREMENTS with a tag condition, joined with metric_names (measurement
+        names are escaped metric names, see influxdb_schema)."""
+        self._check_readable(capabilities.CATALOG)
+        if not value:
+            return []
+        shown = await self._query(influxql.measurements_with(tenant, label, value))
+        measurements = {str(row[0]) for s in shown.result() for row in s.values}
+        return [
+            info for info in await self.metric_names(tenant)
+            if schema.measurement(info.name) in measurements
+        ]
+
     async def _kinds(self, tenant: str, metric: str) -> set[MetricKind]:
         collector = await self._query(influxql.tag_values(tenant, metric, schema.KIND_TAG))
         return {schema.parse_kind_tag(row[1])[0] for s in collector.result() for row in s.values}

@@ -10,6 +10,10 @@ The body is kept once, as text: a str body as is (body_kind 1), any other AnyVal
 lossless JSON (body_kind 2), None as NULL (body_kind 0). That text is also what `contains`
 searches, with a linear scan over the time range. FTS5 was measured and not adopted: see
 bench/store_sqlite.py --fts5.
+
+The analytics (severity_histogram, top_values) are GROUP BY queries over the same filters
+as search, so they scan the matching records of the time range; patterns clusters the
+newest page of search (log_patterns).
 """
 
 from __future__ import annotations
@@ -19,13 +23,26 @@ import binascii
 import hashlib
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Self
 
 from ..attributes import decode_attributes, decode_value, encode_value
 from ..errors import QueryError
-from ..logs import LogPage, LogQuery
+from ..log_patterns import patterns_by_search
+from ..logs import (
+    MAX_HISTOGRAM_BUCKETS,
+    SEVERITY_BUCKETS,
+    LogPage,
+    LogPatterns,
+    LogQuery,
+    SeverityBucket,
+    ValueCount,
+    check_histogram,
+    check_top_values,
+    top_field,
+)
 from ..model import AnyValue, LogRecord
 from .sqlite_common import (
     RESOURCE_COLUMNS,
@@ -37,6 +54,7 @@ from .sqlite_common import (
     Row,
     SqliteDatabase,
     attribute_filter_sql,
+    attribute_label_sql,
     batch_table_sql,
     claim_batch,
     decode_resource,
@@ -225,6 +243,78 @@ def _search(query: LogQuery, conn: sqlite3.Connection) -> LogPage:
     return LogPage([_record_from_row(row) for row in page], next_cursor)
 
 
+# ---------------------------------------------------------------------------- analytics
+
+# The index of a record's SEVERITY_BUCKETS name.
+_SEVERITY_INDEX = (
+    "(CASE WHEN l.severity_number BETWEEN 1 AND 24 THEN (l.severity_number - 1) / 4 ELSE 6 END)"
+)
+
+
+def _aggregate_source(query: LogQuery) -> tuple[str, str, Params]:
+    """(FROM, WHERE, params) of an aggregation over the records `query` matches."""
+    where, params = _filter(replace(query, cursor=None))
+    index = "INDEXED BY logs_by_trace" if query.trace_id else ""
+    return f"logs l {index}", where, params
+
+
+def _histogram(query: LogQuery, step: int, conn: sqlite3.Connection) -> list[SeverityBucket]:
+    source, where, params = _aggregate_source(query)
+    size = params.add(step)
+    # Floor division for negative timestamps too (SQLite's % truncates toward zero).
+    bucket = (
+        f"(CASE WHEN l.ts >= 0 THEN l.ts - l.ts % {size}"
+        f" ELSE l.ts - ((l.ts % {size}) + {size}) % {size} END)"
+    )
+    cap = params.add(MAX_HISTOGRAM_BUCKETS * len(SEVERITY_BUCKETS) + 1)
+    rows = conn.execute(
+        f"SELECT {bucket} AS b, {_SEVERITY_INDEX} AS s, COUNT(*) FROM {source} WHERE {where}"
+        f" GROUP BY b, s ORDER BY b, s LIMIT {cap}",
+        params.values,
+    ).fetchall()
+    buckets: list[SeverityBucket] = []
+    for start, severity, count in rows:
+        if not buckets or buckets[-1].start_unix_nano != start:
+            buckets.append(SeverityBucket(start, {}))
+        buckets[-1].counts[SEVERITY_BUCKETS[severity]] = count
+    if len(buckets) > MAX_HISTOGRAM_BUCKETS:
+        raise QueryError(
+            f"the histogram has more than {MAX_HISTOGRAM_BUCKETS} buckets; use a larger step"
+            " or a time range"
+        )
+    return buckets
+
+
+def _top_values(
+    query: LogQuery, field: str, limit: int, conn: sqlite3.Connection
+) -> list[ValueCount]:
+    kind, key = top_field(field)
+    source, where, params = _aggregate_source(query)
+    if kind == "severity":
+        rows = conn.execute(
+            f"SELECT {_SEVERITY_INDEX} AS s, COUNT(*) FROM {source} WHERE {where} GROUP BY s",
+            params.values,
+        ).fetchall()
+        found = [ValueCount(SEVERITY_BUCKETS[s], n) for s, n in rows]
+        return sorted(found, key=lambda v: (-v.count, v.value))[:limit]
+    if kind == "service":
+        sql = f"SELECT l.service AS v, COUNT(*) AS n FROM {source} WHERE {where} GROUP BY v"
+    elif kind == "attribute":
+        has, label = attribute_label_sql("l.attributes", key, params)
+        sql = f"SELECT {label} AS v, COUNT(*) AS n FROM {source} WHERE {where} AND {has} GROUP BY v"
+    else:  # resource: count per resource row first, then label the few resources
+        has, label = attribute_label_sql("r.attributes", key, params)
+        sql = (
+            f"SELECT {label} AS v, SUM(g.n) AS n FROM (SELECT l.resource_id AS rid, COUNT(*) AS n"
+            f" FROM {source} WHERE {where} GROUP BY rid) g JOIN resources r ON r.id = g.rid"
+            f" WHERE {has} GROUP BY v"
+        )
+    rows = conn.execute(
+        f"SELECT v, n FROM ({sql}) ORDER BY n DESC, v LIMIT {params.add(limit)}", params.values
+    ).fetchall()
+    return [ValueCount(str(value), count) for value, count in rows]
+
+
 # ---------------------------------------------------------------------------- retention
 
 
@@ -275,6 +365,18 @@ class SqliteLogStore:
         if query.limit == 0:
             return LogPage([], None)
         return await self._db.read(partial(_search, query))
+
+    async def severity_histogram(self, query: LogQuery, step_nanos: int) -> list[SeverityBucket]:
+        check_histogram(query, step_nanos)
+        return await self._db.read(partial(_histogram, query, step_nanos))
+
+    async def top_values(self, query: LogQuery, field: str, limit: int) -> list[ValueCount]:
+        top_field(field)
+        check_top_values(limit)
+        return await self._db.read(partial(_top_values, query, field, limit))
+
+    async def patterns(self, query: LogQuery, limit: int, sample_limit: int) -> LogPatterns:
+        return await patterns_by_search(self, query, limit, sample_limit)
 
     async def tenants(self) -> list[str]:
         return await self._db.read(_tenants)

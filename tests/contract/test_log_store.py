@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from argus.storage.errors import QueryError, StoreError
-from argus.storage.logs import LogQuery, LogStore
+from argus.storage.logs import LogQuery, LogStore, SeverityBucket
 from argus.storage.model import AnyValue, Attributes, LogRecord, Resource, Scope
 
 T0 = 1_700_000_000_000_000_000
@@ -513,3 +513,207 @@ async def test_delete_before_everything_then_write_again(log_store: LogStore) ->
     await write(log_store, [record(3, "c")])
     assert await bodies(log_store) == ["c"]
     assert await log_store.tenants() == [TENANT]
+
+
+# ---------------------------------------------------------------------------- analytics
+
+
+def histogram_counts(buckets: list[SeverityBucket]) -> list[tuple[int, dict[str, int]]]:
+    """(seconds after T0, counts) per bucket."""
+    return [((b.start_unix_nano - T0) // SECOND, b.counts) for b in buckets]
+
+
+async def test_severity_histogram_counts_per_bucket_and_severity(log_store: LogStore) -> None:
+    await write(log_store, [
+        record(0, severity=1), record(3, severity=4), record(9.999, severity=5),  # [0, 10)
+        record(12, severity=9), record(15, severity=12, observed_only=True),  # [10, 20)
+        record(15, severity=13), record(16, severity=17), record(17, severity=21),
+        record(18, severity=24), record(19, severity=0), record(19.5, severity=25),
+        record(41, severity=20),  # [40, 50); [20, 40) is empty and left out
+    ])  # fmt: skip
+
+    buckets = await log_store.severity_histogram(LogQuery(TENANT), 10 * SECOND)
+    assert histogram_counts(buckets) == [
+        (0, {"TRACE": 2, "DEBUG": 1}),
+        (10, {"INFO": 2, "WARN": 1, "ERROR": 1, "FATAL": 2, "UNSPECIFIED": 2}),
+        (40, {"ERROR": 1}),
+    ]
+    assert [b.total for b in buckets] == [3, 8, 1]
+
+
+async def test_severity_histogram_buckets_start_on_multiples_of_the_step(
+    log_store: LogStore,
+) -> None:
+    step = 7 * SECOND  # T0 is not a multiple of 7 s: buckets align to the epoch, not to T0
+    await write(log_store, [record(n) for n in range(20)])
+
+    buckets = await log_store.severity_histogram(LogQuery(TENANT), step)
+    assert all(b.start_unix_nano % step == 0 for b in buckets)
+    assert sum(b.total for b in buckets) == 20
+    for bucket in buckets:
+        inside = [n for n in range(20) if 0 <= T0 + n * SECOND - bucket.start_unix_nano < step]
+        assert bucket.counts == {"INFO": len(inside)}
+
+
+async def test_severity_histogram_applies_the_search_filters(log_store: LogStore) -> None:
+    trace = "5b8efff798038103d269b633813fc60c"
+    await write(log_store, [
+        record(1, "disk error", severity=17, service="db", trace_id=trace),
+        record(2, "disk error", severity=17, service="api"),
+        record(3, "disk ok", severity=9, service="db", trace_id=trace),
+        record(10, "disk error at the end", severity=17, service="db"),
+    ])  # fmt: skip
+    step = 20 * SECOND  # T0 is a multiple of it
+
+    async def counts(**filters: Any) -> list[tuple[int, dict[str, int]]]:
+        return histogram_counts(await log_store.severity_histogram(
+            LogQuery(TENANT, **filters), step))  # fmt: skip
+
+    assert await counts(service="db", end_unix_nano=T0 + 10 * SECOND) == [
+        (0, {"ERROR": 1, "INFO": 1})]
+    assert await counts(contains="ERROR", min_severity=13) == [(0, {"ERROR": 3})]
+    assert await counts(trace_id=trace) == [(0, {"ERROR": 1, "INFO": 1})]
+    assert await counts(attributes={"service.name": "api"}) == [(0, {"ERROR": 1})]
+    assert await counts(service="absent") == []
+    # limit and cursor of the query play no part
+    assert await counts(limit=1) == [(0, {"ERROR": 3, "INFO": 1})]
+
+
+async def test_severity_histogram_refuses_bad_steps(log_store: LogStore) -> None:
+    await write(log_store, [record(1)])
+    for step in (0, -SECOND):
+        with pytest.raises(QueryError, match="step"):
+            await log_store.severity_histogram(LogQuery(TENANT), step)
+    with pytest.raises(QueryError, match="buckets"):
+        await log_store.severity_histogram(
+            LogQuery(TENANT, start_unix_nano=T0, end_unix_nano=T0 + 86400 * SECOND), SECOND // 1000
+        )
+
+
+async def test_top_values_of_service_and_severity(log_store: LogStore) -> None:
+    await write(log_store, [
+        record(1, service="api", severity=9), record(2, service="api", severity=17),
+        record(3, service="db", severity=9), record(4, service="web", severity=10),
+        record(5, service="web", severity=0), record(6, service="api", severity=13),
+    ])  # fmt: skip
+
+    service = await log_store.top_values(LogQuery(TENANT), "service", 10)
+    assert [(v.value, v.count) for v in service] == [("api", 3), ("web", 2), ("db", 1)]
+    top2 = await log_store.top_values(LogQuery(TENANT), "service", 2)
+    assert [(v.value, v.count) for v in top2] == [("api", 3), ("web", 2)]
+    severity = await log_store.top_values(LogQuery(TENANT), "severity", 10)
+    assert [(v.value, v.count) for v in severity] == [
+        ("INFO", 3), ("ERROR", 1), ("UNSPECIFIED", 1), ("WARN", 1)]  # ties by value
+    filtered = await log_store.top_values(LogQuery(TENANT, min_severity=13), "service", 10)
+    assert [(v.value, v.count) for v in filtered] == [("api", 2)]
+
+
+async def test_top_values_of_attributes_use_string_forms(log_store: LogStore) -> None:
+    eu = Resource({"service.name": "api", "region": "eu", "status": "from-resource"})
+    us = Resource({"service.name": "api", "region": "us"})
+    await write(log_store, [
+        record(1, res=eu, attributes={"status": 200, "retry": True}),
+        record(2, res=eu, attributes={"status": 200}),
+        record(3, res=us, attributes={"status": 500, "retry": False}),
+        record(4, res=us, attributes={"ratio": 0.5}),
+        record(5, res=eu),
+    ])  # fmt: skip
+
+    async def top(field: str, **filters: Any) -> list[tuple[str, int]]:
+        found = await log_store.top_values(LogQuery(TENANT, **filters), field, 10)
+        return [(v.value, v.count) for v in found]
+
+    # Own attributes only: records without one are not counted, resources are not looked at.
+    assert await top("attributes.status") == [("200", 2), ("500", 1)]
+    assert await top("attributes.retry") == [("false", 1), ("true", 1)]
+    assert await top("attributes.ratio") == [("0.5", 1)]
+    assert await top("attributes.absent") == []
+    assert await top("resource.region") == [("eu", 3), ("us", 2)]
+    assert await top("resource.status") == [("from-resource", 3)]
+    assert await top("resource.service.name") == [("api", 5)]
+    assert await top("resource.region", attributes={"status": "200"}) == [("eu", 2)]
+
+
+@pytest.mark.parametrize("field", ["", "body", "attributes.", "resource.", "region", "trace"])
+async def test_top_values_refuses_unknown_fields_and_limits(
+    log_store: LogStore, field: str
+) -> None:
+    with pytest.raises(QueryError):
+        await log_store.top_values(LogQuery(TENANT), field, 10)
+    with pytest.raises(QueryError, match="limit"):
+        await log_store.top_values(LogQuery(TENANT), "service", 0)
+
+
+async def test_patterns_group_similar_bodies(log_store: LogStore) -> None:
+    await write(log_store, [
+        record(1, "user 17 logged in from 10.0.0.1"),
+        record(2, "user 42 logged in from 10.0.0.2"),
+        record(3, "request 123e4567-e89b-12d3-a456-426614174000 took 12 ms"),
+        record(4, "request 00000000-0000-4000-8000-000000000001 took 340 ms"),
+        record(5, "request 99999999-0000-4000-8000-000000000001 took 7 ms"),
+        record(6, "span 5b8efff798038103d269b633813fc60c failed with 0x1f"),
+        record(7, "cache warmed"),
+        record(8, {"event": "login", "user": 7}),
+    ])  # fmt: skip
+
+    result = await log_store.patterns(LogQuery(TENANT), 10, 1000)
+    assert (result.records, result.sampled) == (8, False)
+    got = [(p.template, p.count, p.sample.body) for p in result.patterns]
+    assert got == [
+        ("request <UUID> took <NUM> ms", 3,
+         "request 99999999-0000-4000-8000-000000000001 took 7 ms"),  # the newest record
+        ("user <NUM> logged in from <IP>", 2, "user 42 logged in from 10.0.0.2"),
+        ("cache warmed", 1, "cache warmed"),
+        ("span <HEX> failed with <HEX>", 1,
+         "span 5b8efff798038103d269b633813fc60c failed with 0x1f"),
+        ('{"event":"login","user":<NUM>}', 1, {"event": "login", "user": 7}),
+    ]  # fmt: skip
+    assert [p.template for p in (await log_store.patterns(LogQuery(TENANT), 2, 1000)).patterns] \
+        == ["request <UUID> took <NUM> ms", "user <NUM> logged in from <IP>"]
+
+
+async def test_patterns_generalise_words_that_differ(log_store: LogStore) -> None:
+    await write(log_store, [record(n, f"payment failed for user {name}")
+                            for n, name in enumerate(["alice", "bob", "carol"])])
+    [pattern] = (await log_store.patterns(LogQuery(TENANT), 10, 1000)).patterns
+    assert (pattern.template, pattern.count) == ("payment failed for user <*>", 3)
+
+
+async def test_patterns_cluster_the_newest_sample(log_store: LogStore) -> None:
+    await write(log_store, [record(n, f"old line {n}") for n in range(5)])
+    await write(log_store, [record(10 + n, f"job {n} done") for n in range(3)])
+
+    result = await log_store.patterns(LogQuery(TENANT), 10, 3)
+    assert (result.records, result.sampled) == (3, True)
+    assert [(p.template, p.count) for p in result.patterns] == [("job <NUM> done", 3)]
+    only_old = await log_store.patterns(LogQuery(TENANT, contains="old"), 10, 1000)
+    assert [(p.template, p.count) for p in only_old.patterns] == [("old line <NUM>", 5)]
+    with pytest.raises(QueryError):
+        await log_store.patterns(LogQuery(TENANT), 10, 0)
+    with pytest.raises(QueryError):
+        await log_store.patterns(LogQuery(TENANT), 0, 10)
+
+
+async def test_analytics_never_see_other_tenants(log_store: LogStore) -> None:
+    await write(log_store, [record(1, "a line 1", service="a-svc", severity=9,
+                                   attributes={"k": "a"})], tenant="a")
+    await write(log_store, [record(2, "b line 2", service="b-svc", severity=17,
+                                   attributes={"k": "b"}) for _ in range(3)], tenant="b")
+
+    for tenant, service, value, severity, count in (
+        ("a", "a-svc", "a", "INFO", 1), ("b", "b-svc", "b", "ERROR", 3),
+    ):
+        query = LogQuery(tenant)
+        assert histogram_counts(await log_store.severity_histogram(query, 20 * SECOND)) == [
+            (0, {severity: count})]
+        for field, expected in (("service", service), ("attributes.k", value),
+                                ("severity", severity), ("resource.service.name", service)):
+            found = await log_store.top_values(query, field, 10)
+            assert [(v.value, v.count) for v in found] == [(expected, count)]
+        patterns = await log_store.patterns(query, 10, 100)
+        assert [(p.template, p.count) for p in patterns.patterns] == [
+            (f"{tenant} line <NUM>", count)]
+    empty = LogQuery("c")
+    assert await log_store.severity_histogram(empty, SECOND) == []
+    assert await log_store.top_values(empty, "service", 10) == []
+    assert (await log_store.patterns(empty, 10, 100)).patterns == []
