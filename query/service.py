@@ -9,12 +9,24 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from ..storage.errors import QueryError
-from ..storage.logs import LogPage, LogQuery
+from ..storage.errors import QueryError, Unsupported
+from ..storage.log_patterns import check_patterns
+from ..storage.logs import (
+    MAX_HISTOGRAM_BUCKETS,
+    LogPage,
+    LogPatterns,
+    LogQuery,
+    SeverityBucket,
+    ValueCount,
+    check_top_values,
+    top_field,
+)
 from ..storage.metrics import MetricInfo, PointQuery, ResultSeries, SeriesQuery
 from ..storage.model import MetricPoint, Span
 from ..storage.registry import Stores
 from ..storage.traces import ServiceOperations, TraceQuery, TraceSummary
+from . import correlation
+from .correlation import PointTraces, TraceSource
 
 T = TypeVar("T")
 _NS_PER_DAY = 86400 * 1_000_000_000
@@ -92,6 +104,121 @@ class QueryService:
         self._check_range(query.start_unix_nano, query.end_unix_nano)
         self._check_limit(query.limit)
         return await self._timed(self._stores.metrics.points(query))
+
+    # ------------------------------------------------------------ log analytics
+
+    def _log_filters(self, query: LogQuery) -> LogQuery:
+        """The checks and normalisation of `logs` for the analytics over its filters."""
+        self._check_range(query.start_unix_nano, query.end_unix_nano)
+        if query.trace_id is not None:
+            query = replace(query, trace_id=query.trace_id.strip().lower())
+        return replace(query, cursor=None)
+
+    async def log_histogram(self, query: LogQuery, step_nano: int) -> list[SeverityBucket]:
+        """Records per step and severity over [start, end), every step of the range
+        included (empty ones with no counts), oldest first."""
+        start, end = query.start_unix_nano, query.end_unix_nano
+        if start is None or end is None:
+            raise QueryError("a log histogram needs the start and end of its time range")
+        if end <= start:
+            raise QueryError("the end of the time range must be after its start")
+        if step_nano <= 0:
+            raise QueryError("step must be positive")
+        first = start - start % step_nano
+        steps = -(-(end - first) // step_nano)
+        most = min(self._limits.max_points, MAX_HISTOGRAM_BUCKETS)
+        if steps > most:
+            raise QueryError(
+                f"the histogram would have {steps} buckets, more than the limit of {most};"
+                " use a larger step or a shorter range"
+            )
+        query = self._log_filters(query)
+        found = await self._timed(self._stores.logs.severity_histogram(query, step_nano))
+        by_start = {bucket.start_unix_nano: bucket for bucket in found}
+        return [
+            by_start.get(first + i * step_nano) or SeverityBucket(first + i * step_nano, {})
+            for i in range(steps)
+        ]
+
+    async def log_top_values(self, query: LogQuery, field: str, limit: int) -> list[ValueCount]:
+        top_field(field)
+        check_top_values(limit)
+        self._check_limit(limit)
+        query = self._log_filters(query)
+        return await self._timed(self._stores.logs.top_values(query, field, limit))
+
+    async def log_patterns(self, query: LogQuery, limit: int, sample_limit: int) -> LogPatterns:
+        self._check_limit(limit)
+        check_patterns(limit, sample_limit)
+        query = self._log_filters(query)
+        return await self._timed(self._stores.logs.patterns(query, limit, sample_limit))
+
+    # ------------------------------------------------------------ correlation
+
+    async def logs_of_trace(
+        self, tenant: str, trace_id: str, span_id: str | None = None, limit: int = 100,
+        cursor: str | None = None,
+    ) -> LogPage:
+        """The log records of a trace (of one of its spans, with `span_id`), newest first."""
+        normalized = trace_id.strip().lower()
+        if len(normalized) != 32 or not _is_hex(normalized):
+            raise QueryError(f"invalid trace id {trace_id!r}: expected 32 hex digits")
+        span = None if span_id is None else span_id.strip().lower()
+        if span is not None and (len(span) != 16 or not _is_hex(span)):
+            raise QueryError(f"invalid span id {span_id!r}: expected 16 hex digits")
+        query = LogQuery(tenant, trace_id=normalized, span_id=span, limit=limit, cursor=cursor)
+        return await self.logs(query)
+
+    async def traces_of_metric_point(
+        self, tenant: str, metric: str, labels: dict[str, str], time_unix_nano: int,
+        window_nano: int, limit: int = 20,
+    ) -> PointTraces:
+        """The traces behind the point of `metric`'s series `labels` at the time: those its
+        exemplars within [time - window, time + window] name, else the slowest traces of
+        its service (and operation) that started in that window (see query.correlation)."""
+        if window_nano <= 0:
+            raise QueryError("window must be positive")
+        self._check_limit(limit)
+        start, end = time_unix_nano - window_nano, time_unix_nano + window_nano + 1
+        self._check_range(start, end)
+        return await self._timed(
+            self._point_traces(tenant, metric, labels, time_unix_nano, start, end, limit)
+        )
+
+    async def _point_traces(
+        self, tenant: str, metric: str, labels: dict[str, str], time_unix_nano: int,
+        start: int, end: int, limit: int,
+    ) -> PointTraces:
+        stores = self._stores
+        query = PointQuery(tenant, metric, correlation.series_matchers(labels), start, end,
+                           self._limits.max_limit)
+        try:
+            points = await stores.metrics.points(query)
+        except Unsupported:
+            points = []  # a store that cannot read points back: fall back to the window
+        exemplars = correlation.nearest_exemplars(points, time_unix_nano)
+        if exemplars:
+            traces = []
+            for exemplar in exemplars[:limit]:
+                summary = correlation.summarize(
+                    exemplar.trace_id, await stores.traces.get_trace(tenant, exemplar.trace_id)
+                )
+                if summary is not None:
+                    traces.append(summary)
+            return PointTraces(TraceSource.EXEMPLAR, traces, exemplars)
+        search = correlation.window_query(
+            tenant, labels, start, end, max(limit, correlation.WINDOW_CANDIDATES)
+        )
+        if search is None:
+            return PointTraces(TraceSource.NONE)
+        found = await stores.traces.find_traces(search)
+        return PointTraces(TraceSource.WINDOW, correlation.slowest(found, limit))
+
+    async def metrics_of_service(self, tenant: str, service: str) -> list[MetricInfo]:
+        """The metrics with a series whose service.name is `service`."""
+        return await self._timed(
+            self._stores.metrics.metrics_with_label(tenant, "service.name", service)
+        )
 
     def _check_range(self, start: int | None, end: int | None) -> None:
         if start is None or end is None:

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
 from ...storage import model
 from ...storage.attributes import encode_value
-from ...storage.logs import LogQuery
+from ...storage.logs import LogPage, LogQuery
 from ..context import QueryContext
 from .common import AttributeFilter, Resource, Scope, attribute_map
 from .scalars import JSON, Int64, Time, to_json
 
+if TYPE_CHECKING:
+    from .traces import Trace
+
 # OTLP severity number ranges (SeverityNumber): TRACE 1-4, DEBUG 5-8, INFO 9-12,
 # WARN 13-16, ERROR 17-20, FATAL 21-24.
 SEVERITY_LEVELS = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
+
+
+async def resolve_log_trace(
+    root: Any, info: Info[QueryContext, Any]
+) -> Annotated[Trace, strawberry.lazy(".traces")] | None:
+    from .correlate import trace_of_log  # it imports this module
+
+    return await trace_of_log(info, root.trace_id)
 
 
 @strawberry.type
@@ -41,6 +52,12 @@ class LogRecord:
     service: str
     resource: Resource
     scope: Scope
+
+    trace = strawberry.field(
+        resolver=resolve_log_trace,
+        description="The trace the record was logged in; null when it has no trace id or"
+        " the trace is not stored.",
+    )
 
     @classmethod
     def of(cls, record: model.LogRecord) -> LogRecord:
@@ -106,15 +123,12 @@ def severity_number(level: str | None) -> int | None:
     raise ValueError(f"invalid severity {level!r}: use {', '.join(SEVERITY_LEVELS)} or 1-24")
 
 
-async def resolve_logs(
-    info: Info[QueryContext, Any],
-    filter: LogFilter | None = None,
-    first: int = 100,
-    after: str | None = None,
-) -> LogConnection:
+def log_query(
+    tenant: str, filter: LogFilter | None, limit: int = 100, cursor: str | None = None
+) -> LogQuery:
     given = filter or LogFilter()
-    query = LogQuery(
-        tenant=info.context.tenant,
+    return LogQuery(
+        tenant=tenant,
         start_unix_nano=given.start,
         end_unix_nano=given.end,
         contains=given.contains,
@@ -123,10 +137,22 @@ async def resolve_logs(
         trace_id=given.trace_id,
         span_id=given.span_id.strip().lower() if given.span_id else None,
         attributes=attribute_map(given.attributes),
-        limit=first,
-        cursor=after,
+        limit=limit,
+        cursor=cursor,
     )
-    page = await info.context.service.logs(query)
+
+
+def connection(page: LogPage) -> LogConnection:
     return LogConnection(
         records=[LogRecord.of(record) for record in page.records], next_cursor=page.next_cursor
     )
+
+
+async def resolve_logs(
+    info: Info[QueryContext, Any],
+    filter: LogFilter | None = None,
+    first: int = 100,
+    after: str | None = None,
+) -> LogConnection:
+    query = log_query(info.context.tenant, filter, first, after)
+    return connection(await info.context.service.logs(query))

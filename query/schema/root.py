@@ -5,7 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from . import correlate as correlate_schema
 from . import keys as key_schema
+from . import log_analytics
 from . import logs as log_schema
 from . import metrics as metric_schema
 from . import sinks as sink_schema
@@ -28,8 +30,29 @@ class Query:
     logs: log_schema.LogConnection = strawberry.field(
         resolver=log_schema.resolve_logs, description="Log search, newest first, paginated."
     )
+    log_histogram: log_analytics.LogHistogram = strawberry.field(
+        resolver=log_analytics.resolve_log_histogram,
+        description="Records per time bucket and severity (default range: the last hour).",
+    )
+    log_top_values: list[log_analytics.LogValueCount] = strawberry.field(
+        resolver=log_analytics.resolve_log_top_values,
+        description="The most frequent values of a field among matching records.",
+    )
+    log_patterns: log_analytics.LogPatterns = strawberry.field(
+        resolver=log_analytics.resolve_log_patterns,
+        description="Matching records grouped by body template (Drain), largest first.",
+    )
     metric_names: list[metric_schema.MetricInfo] = strawberry.field(
         resolver=metric_schema.resolve_metric_names
+    )
+    metrics_of_service: list[metric_schema.MetricInfo] = strawberry.field(
+        resolver=correlate_schema.resolve_metrics_of_service,
+        description="Metrics with a series of this service (its service.name label).",
+    )
+    traces_of_metric_point: correlate_schema.MetricPointTraces = strawberry.field(
+        resolver=correlate_schema.resolve_traces_of_metric_point,
+        description="The traces behind a metric point: from its exemplars, else the"
+        " slowest traces of its service around that time.",
     )
     label_names: list[str] = strawberry.field(resolver=metric_schema.resolve_label_names)
     label_values: list[str] = strawberry.field(resolver=metric_schema.resolve_label_values)

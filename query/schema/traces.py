@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -14,9 +14,44 @@ from ..context import QueryContext
 from .common import AttributeFilter, Resource, Scope, attribute_map
 from .scalars import JSON, Duration, Int64, Time, to_json
 
+if TYPE_CHECKING:
+    from .logs import LogConnection
+    from .metrics import MetricInfo
+
+_LOGS = strawberry.lazy(".logs")
+_METRICS = strawberry.lazy(".metrics")
+
 # The model's enums, exposed by name (SERVER, ERROR, ...).
 strawberry.enum(model.SpanKind, name="SpanKind")
 strawberry.enum(model.StatusCode, name="StatusCode")
+
+
+# Correlation fields (query.schema.correlate has the logic; imported when called, as it
+# imports this module).
+
+
+async def resolve_span_logs(
+    root: Any, info: Info[QueryContext, Any], first: int = 100, after: str | None = None
+) -> Annotated[LogConnection, _LOGS]:
+    from .correlate import logs_of_trace
+
+    return await logs_of_trace(info, root.trace_id, root.span_id, first, after)
+
+
+async def resolve_trace_logs(
+    root: Any, info: Info[QueryContext, Any], first: int = 100, after: str | None = None
+) -> Annotated[LogConnection, _LOGS]:
+    from .correlate import logs_of_trace
+
+    return await logs_of_trace(info, root.trace_id, None, first, after)
+
+
+async def resolve_service_metrics(
+    root: Any, info: Info[QueryContext, Any]
+) -> list[Annotated[MetricInfo, _METRICS]]:
+    from .correlate import metrics_of_service
+
+    return await metrics_of_service(info, root.name)
 
 
 @strawberry.type
@@ -60,6 +95,11 @@ class Span:
     status_message: str
     resource: Resource
     scope: Scope
+
+    logs = strawberry.field(
+        resolver=resolve_span_logs,
+        description="Log records emitted inside this span, newest first.",
+    )
 
     @classmethod
     def of(cls, span: model.Span) -> Span:
@@ -116,6 +156,11 @@ class Trace:
     span_count: int
     has_error: bool
 
+    logs = strawberry.field(
+        resolver=resolve_trace_logs,
+        description="Log records of this trace (of any span), newest first.",
+    )
+
 
 @strawberry.type
 class TraceSummary:
@@ -148,6 +193,11 @@ class TraceSummary:
 class Service:
     name: str
     operations: list[str]
+
+    metrics = strawberry.field(
+        resolver=resolve_service_metrics,
+        description="Metrics with a series of this service (service.name).",
+    )
 
 
 @strawberry.input(description="Trace search; every field is optional. Newest traces first.")
