@@ -35,6 +35,7 @@ from graphql import (
     GraphQLOutputType,
     GraphQLScalarType,
     GraphQLSchema,
+    Undefined,
 )
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -61,12 +62,23 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/traces", "traces", "Trace search, newest first (filter fields as query parameters)."),
     Endpoint("/traces/{traceId}", "trace", "Every span of one trace.", not_found_when_null=True),
     Endpoint("/logs", "logs", "Log search, newest first, with a cursor for the next page."),
+    Endpoint("/logs/histogram", "logHistogram", "Log counts over time by severity."),
+    Endpoint("/logs/top-values", "logTopValues", "Most frequent values of a log field."),
+    Endpoint("/logs/patterns", "logPatterns", "Similar log messages grouped by template."),
     Endpoint("/metrics", "metricNames", "Metric names with kind, unit and description."),
     Endpoint("/metrics/{metric}/labels", "labelNames", "Label names of a metric."),
     Endpoint("/metrics/{metric}/labels/{label}/values", "labelValues", "Values of a label."),
     Endpoint("/metrics/{metric}/series", "metricSeries",
              "Aggregated series (query fields as query parameters)."),
     Endpoint("/metrics/{metric}/points", "metricPoints", "Stored points with every field."),
+    Endpoint("/metrics/{metric}/traces", "tracesOfMetricPoint",
+             "Traces behind a metric point: its exemplars, else its service's slowest traces."),
+    Endpoint("/services/{service}/metrics", "metricsOfService", "Metrics a service sends."),
+    Endpoint("/service-map", "serviceMap", "The service dependency graph with RED per edge."),
+    Endpoint("/services/{service}/red", "redMetrics", "Rate, errors, duration from spans."),
+    Endpoint("/latency-histogram", "latencyHistogram", "Span latency histogram."),
+    Endpoint("/top-operations", "topOperations", "Slowest or busiest operations."),
+    Endpoint("/top-errors", "topErrors", "Errors grouped by exception type and message."),
     Endpoint("/sinks", "sinks", "Every store each signal is written to, with health and lag."),
 )
 
@@ -126,7 +138,7 @@ class RestApi:
         used: set[str] = set()
         for name, argument in field.args.items():
             kind = _named(argument.type)
-            if isinstance(kind, GraphQLInputObjectType):
+            if isinstance(kind, GraphQLInputObjectType) and not _is_list(argument.type):
                 nested = {}
                 for sub_name, sub_field in kind.fields.items():
                     if sub_name in given:
@@ -199,13 +211,15 @@ class RestApi:
         parameters = []
         for name, argument in field.args.items():
             kind = _named(argument.type)
-            if isinstance(kind, GraphQLInputObjectType):
+            if isinstance(kind, GraphQLInputObjectType) and not _is_list(argument.type):
                 for sub_name, sub_field in kind.fields.items():
-                    parameters.append(_parameter(sub_name, sub_field.type, sub_field.description,
-                                                 sub_name in in_path))
+                    parameters.append(_parameter(
+                        sub_name, sub_field.type, sub_field.description, sub_name in in_path,
+                        sub_field.default_value is Undefined,
+                    ))
             else:
                 parameters.append(_parameter(name, argument.type, argument.description,
-                                             name in in_path))
+                                             name in in_path, argument.default_value is Undefined))
         return parameters
 
 
@@ -300,7 +314,9 @@ _SCALARS: Mapping[str, dict[str, Any]] = {
 }
 
 
-def _parameter(name: str, kind: Any, description: str | None, in_path: bool) -> dict[str, Any]:
+def _parameter(
+    name: str, kind: Any, description: str | None, in_path: bool, no_default: bool
+) -> dict[str, Any]:
     named = _named(kind)
     if isinstance(named, GraphQLInputObjectType):
         schema: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
@@ -310,7 +326,8 @@ def _parameter(name: str, kind: Any, description: str | None, in_path: bool) -> 
     else:
         schema = _scalar_schema(named)
     parameter = {"name": name, "in": "path" if in_path else "query",
-                 "required": in_path or isinstance(kind, GraphQLNonNull), "schema": schema}
+                 "required": in_path or (isinstance(kind, GraphQLNonNull) and no_default),
+                 "schema": schema}
     if description:
         parameter["description"] = description.strip()
     return parameter
