@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .collector.attribute_limits import AttributeLimits, LimitCounts
@@ -16,6 +17,7 @@ from .collector.telemetry import IndexerMetrics
 from .collector.wal import WalPosition, WalReader
 from .config import RetentionSettings, Settings
 from .proto.otlp import Signal
+from .query.live import LiveHub
 from .query.service import QueryService
 from .storage.retention import RetentionPolicy, RetentionTask
 from .stores import OpenedStores, open_stores
@@ -32,6 +34,7 @@ class Runtime:
     stores: OpenedStores
     indexers: dict[Signal, list[Indexer]]
     query: QueryService
+    live: LiveHub = field(default_factory=LiveHub)  # what the primary sinks just stored
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     ready: bool = False
 
@@ -48,6 +51,7 @@ class Runtime:
             settings.limits.max_attributes_per_item, settings.limits.max_attribute_value_length
         )
         indexers: dict[Signal, list[Indexer]] = {}
+        live = LiveHub()
         for signal, wal in wals.items():
             sinks = stores.sinks[signal]
             truncation = SharedTruncation(wal, [sink.name for sink in sinks])
@@ -72,10 +76,11 @@ class Runtime:
                     sink_name=sink.name,
                     truncation=truncation,
                     max_lag_bytes=None if sink.primary else settings.ingest.max_secondary_lag_bytes,
+                    on_written=partial(live.published, signal.value) if sink.primary else None,
                 )
                 for sink in sinks
             ]
-        return cls(settings, stores, indexers, QueryService(stores.primary, settings.query))
+        return cls(settings, stores, indexers, QueryService(stores.primary, settings.query), live)
 
     def start(self) -> None:
         for indexer in self._all_indexers():
@@ -116,6 +121,7 @@ class Runtime:
         Nothing acknowledged is lost either way: what is not indexed stays in the log."""
         self.ready = False
         await self._drain()
+        self.live.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -190,6 +190,7 @@ async def _serve_api(
             lambda: runtime.ready and receiver.ready.is_set(),
             runtime.indexing_status,
             lambda: selfmetrics.render(runtime.indexing_status),
+            live=runtime.live,
         )
     )
     loop = asyncio.get_running_loop()

@@ -120,6 +120,7 @@ class Indexer:
         sink_name: str = "embedded",
         truncation: SharedTruncation | None = None,
         max_lag_bytes: int | None = None,
+        on_written: Callable[[str, Sequence[Any]], None] | None = None,
     ) -> None:
         self.name = name
         self.sink_name = sink_name
@@ -132,6 +133,8 @@ class Indexer:
         self._checkpoints = CheckpointFile(state_dir / f"checkpoint{suffix}.json")
         self._truncation = truncation or SharedTruncation(wal, [sink_name])
         self._max_lag_bytes = max_lag_bytes
+        # Told (tenant, items) after each successful store write: live subscriptions.
+        self._on_written = on_written
         self._dead_letters = state_dir / f"dead-letter{suffix}.log"
         self.stats = IndexerStats()
         self._applied = WalPosition(0, 0)
@@ -179,6 +182,7 @@ class Indexer:
         for tenant, items in by_tenant.items():
             try:
                 await self._write_with_retry(tenant, items, f"{self._applied}/{tenant}")
+                self._written(tenant, items)
             except PermanentStoreError as exc:
                 for record in records:
                     if record.tenant == tenant:
@@ -191,6 +195,14 @@ class Indexer:
         await asyncio.to_thread(self._finish_batch, batch_end)
         self.stats.batches += 1
         return True
+
+    def _written(self, tenant: str, items: list[Any]) -> None:
+        if self._on_written is None or not items:
+            return
+        try:
+            self._on_written(tenant, items)
+        except Exception:
+            log.exception("%s indexer: on_written callback failed", self.name)
 
     def _finish_batch(self, batch_end: WalPosition) -> None:
         self._checkpoints.save(Checkpoint(batch_end))

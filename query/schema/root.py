@@ -7,6 +7,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from . import correlate as correlate_schema
 from . import keys as key_schema
+from . import live as live_schema
 from . import log_analytics
 from . import logs as log_schema
 from . import metrics as metric_schema
@@ -88,5 +89,8 @@ class Mutation:
 
 
 schema = strawberry.Schema(
-    query=Query, mutation=Mutation, config=StrawberryConfig(scalar_map=SCALAR_MAP)
+    query=Query,
+    mutation=Mutation,
+    subscription=live_schema.Subscription,
+    config=StrawberryConfig(scalar_map=SCALAR_MAP),
 )
