@@ -27,12 +27,15 @@ EXEMPLARS = "exemplars"  # exemplars kept with their points
 NONFINITE_VALUES = "nonfinite_values"  # NaN and infinities stored and read back
 NONFINITE_AGGREGATION = "nonfinite_aggregation"  # NaN and infinities taking part in queries
 
+# Trace store features.
+TRACE_ANALYTICS = "trace_analytics"  # service_map, red_series, latency_histogram, top_*
+
 # Features of every store.
 RETENTION = "retention"  # tenants() and delete_before(): per-tenant retention
 
 FEATURES = frozenset({
     POINTS, QUERY_RANGE, CATALOG, EXEMPLARS, NONFINITE_VALUES, NONFINITE_AGGREGATION,
-    RETENTION,
+    TRACE_ANALYTICS, RETENTION,
 })
 
 

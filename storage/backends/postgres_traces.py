@@ -20,13 +20,17 @@ Layout (all in one schema, `argus` by default), and why:
 
 Concurrent writers are safe: rows of shared tables are locked in one global order
 (resources, scopes, then operations, each sorted), so two writes cannot deadlock.
+
+Service map, RED metrics and trace analytics are SQL over the spans of their range
+(postgres_traces_analytics), helped by five columns filled on write (migration 2).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Self
 
 import orjson
@@ -34,8 +38,20 @@ import psycopg
 from psycopg import AsyncConnection
 
 from ..errors import QueryError
-from ..model import Span
-from ..traces import ServiceOperations, TraceQuery, TraceSummary
+from ..model import Span, SpanKind
+from ..span_analytics import check_bounds, check_step, rank_operations
+from ..traces import (
+    ErrorGroup,
+    LatencyBucket,
+    OperationStats,
+    RedPoint,
+    ServiceMap,
+    ServiceOperations,
+    TopBy,
+    TraceQuery,
+    TraceSummary,
+)
+from . import postgres_traces_analytics as analytics
 from .postgres_common import (
     Migration,
     PgDatabase,
@@ -56,6 +72,7 @@ from .postgres_traces_search import newest_traces, summaries
 
 MAX_LIMIT = 10_000
 DELETE_CHUNK = 50_000  # spans per retention statement
+ANALYTICS_WORK_MEM = "64MB"  # hash joins and sorts of an hour of spans stay in memory
 BATCH_ID_TTL = dt.timedelta(days=1)
 _PRUNE_EVERY = 1000  # writes between two prunings of old batch ids
 _KNOWN_CACHED = 100_000  # resource and scope digests known to be stored
@@ -104,6 +121,13 @@ _MIGRATIONS: tuple[Migration, ...] = (
             " PRIMARY KEY (tenant, batch_id))"
         ),
         "CREATE INDEX span_batches_by_age ON {s}.span_batches (applied_at)",
+    ),
+    (  # trace analytics: what span_analytics derives from attributes and events
+        (
+            "ALTER TABLE {s}.spans ADD COLUMN peer_type text, ADD COLUMN peer_system text,"
+            " ADD COLUMN peer_name text, ADD COLUMN error_type text,"
+            " ADD COLUMN error_message text"
+        ),
     ),
 )
 
@@ -253,6 +277,76 @@ class PostgresTraceStore:
         for service, name in rows:
             by_service.setdefault(from_pg_text(service), []).append(from_pg_text(name))
         return [ServiceOperations(s, sorted(ops)) for s, ops in sorted(by_service.items())]
+
+    # -- analytics (see postgres_traces_analytics)
+
+    async def service_map(self, tenant: str, start: int, end: int) -> ServiceMap:
+        async with self._snapshot() as conn:
+            return await analytics.service_map(conn, self._s, tenant, start, end)
+
+    async def red_series(
+        self,
+        tenant: str,
+        start: int,
+        end: int,
+        step: int,
+        service: str,
+        operation: str | None = None,
+        span_kinds: Sequence[SpanKind] | None = None,
+    ) -> list[RedPoint]:
+        check_step(step)
+        async with self._snapshot() as conn:
+            return await analytics.red_series(
+                conn, self._s, tenant, start, end, step, service, operation, span_kinds
+            )
+
+    async def latency_histogram(
+        self,
+        tenant: str,
+        start: int,
+        end: int,
+        service: str,
+        operation: str | None = None,
+        bounds: Sequence[int] | None = None,
+        span_kinds: Sequence[SpanKind] | None = None,
+    ) -> list[LatencyBucket]:
+        check_bounds(bounds)
+        async with self._snapshot() as conn:
+            return await analytics.latency_histogram(
+                conn, self._s, tenant, start, end, service, operation, bounds, span_kinds
+            )
+
+    async def top_operations(
+        self,
+        tenant: str,
+        start: int,
+        end: int,
+        by: TopBy = "p95",
+        limit: int = 10,
+        span_kinds: Sequence[SpanKind] | None = None,
+    ) -> list[OperationStats]:
+        _check_limit(limit)
+        rank_operations([], by, limit)  # refuses an unknown `by` up front
+        async with self._snapshot() as conn:
+            return await analytics.top_operations(
+                conn, self._s, tenant, start, end, by, limit, span_kinds
+            )
+
+    async def top_errors(
+        self, tenant: str, start: int, end: int, service: str | None = None, limit: int = 10
+    ) -> list[ErrorGroup]:
+        _check_limit(limit)
+        async with self._snapshot() as conn:
+            return await analytics.top_errors(conn, self._s, tenant, start, end, service, limit)
+
+    @asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection in a read-only transaction: one snapshot for every statement."""
+        self._db.check_open()
+        async with self._db.connection() as conn, conn.transaction():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            await conn.execute(f"SET LOCAL work_mem = '{ANALYTICS_WORK_MEM}'")
+            yield conn
 
     # -- retention
 

@@ -9,6 +9,11 @@ attribute filters compare exactly the strings the embedded store compares.
 
 Resources and scopes are stored once per tenant and content digest; spans carry the
 digest.
+
+What trace analytics need of a span's attributes and events is computed here too
+(span_analytics): the node a CLIENT/PRODUCER/CONSUMER span calls (`peer_type`,
+`peer_system`, `peer_name`) and an error span's group (`error_type`, `error_message`), so
+SQL never parses attribute JSON for them.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from ..model import (
     SpanLink,
     StatusCode,
 )
+from ..span_analytics import error_group, peer_of
 from .postgres_common import I64_MAX, from_pg_text, to_pg_text
 from .postgres_partitions import day_of
 
@@ -44,12 +50,14 @@ SPAN_COLUMNS = (
     "status_code", "start_ns", "end_ns", "duration_ns", "flags", "status_message",
     "trace_state", "attributes", "labels", "dropped_attributes_count", "events",
     "dropped_events_count", "links", "dropped_links_count", "resource_id", "scope_id",
+    "peer_type", "peer_system", "peer_name", "error_type", "error_message",
 )  # fmt: skip
 COPY_TYPES = (
     "text", "text", "text", "text", "text", "text", "int2", "int2", "int8", "int8", "int8",
     "int8", "text", "text", "bytea", "bytea", "int8", "bytea", "int8", "bytea", "int8",
-    "bytea", "bytea",
+    "bytea", "bytea", "text", "text", "text", "text", "text",
 )  # fmt: skip
+_NO_ANALYTICS = (None, None, None, None, None)
 _JSONB_V1 = b"\x01"
 
 # What get_trace selects, in the order span_from_row reads it (s: spans, r: resources,
@@ -187,6 +195,20 @@ def _texts(span: Span) -> tuple[str, ...]:
     return texts
 
 
+def _analytics(span: Span) -> Row:
+    """(peer_type, peer_system, peer_name, error_type, error_message) of a span."""
+    kind = int(span.kind)
+    peer = peer_of(kind, span.attributes) if kind >= SpanKind.CLIENT else None
+    group = error_group(span) if span.status_code == StatusCode.ERROR else None
+    if peer is None and group is None:
+        return _NO_ANALYTICS
+    return (
+        *((None, None, None) if peer is None else
+          (peer.type.value, to_pg_text(peer.system), to_pg_text(peer.name))),
+        *((None, None) if group is None else map(to_pg_text, group)),
+    )  # fmt: skip
+
+
 def _span_row(tenant: str, span: Span, texts: tuple[str, ...], refs: _Refs) -> Row:
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
     trace_id, span_id, parent, name, message, state = texts
@@ -199,6 +221,7 @@ def _span_row(tenant: str, span: Span, texts: tuple[str, ...], refs: _Refs) -> R
         message, state, attributes, None if labels is None else _JSONB_V1 + labels,
         span.dropped_attributes_count, _events(span.events), span.dropped_events_count,
         _links(span.links), span.dropped_links_count, resource, refs.scope(span.scope),
+        *_analytics(span),
     )  # fmt: skip
 
 

@@ -11,6 +11,8 @@ Layout, and why:
   span. It also gives get_trace its ordering and the trace start for free.
 * Resources and scopes are stored once per distinct value (see sqlite_common.Interner).
 * `operations` keeps (tenant, service, span name) so services() reads a tiny table.
+* Service map, RED and trace analytics read per-minute/10-minute/hour rollups maintained
+  by every write (see sqlite_traces_analytics).
 """
 
 from __future__ import annotations
@@ -25,7 +27,18 @@ from typing import Any, Self
 from ..attributes import decode_attributes, decode_value, encode_value
 from ..errors import QueryError
 from ..model import AnyValue, Span, SpanEvent, SpanKind, SpanLink, StatusCode
-from ..traces import ServiceOperations, TraceQuery, TraceSummary
+from ..traces import (
+    ErrorGroup,
+    LatencyBucket,
+    OperationStats,
+    RedPoint,
+    ServiceMap,
+    ServiceOperations,
+    TopBy,
+    TraceQuery,
+    TraceSummary,
+)
+from . import sqlite_traces_analytics as analytics
 from .sqlite_common import (
     RESOURCE_COLUMNS,
     RESOURCE_TABLES,
@@ -77,6 +90,7 @@ _MIGRATIONS: tuple[Migration, ...] = (
         ),
         batch_table_sql(_BATCHES),
     ),
+    analytics.MIGRATION,
 )
 
 _INSERT_SPAN = (
@@ -335,6 +349,7 @@ class SqliteTraceStore:
         self._trace_refs: dict[tuple[str, str], int] = {}
         # tenant -> (service, name) of deleted spans, until checked for remaining spans
         self._doomed_operations: dict[str, set[tuple[str, str]]] = {}
+        self._rollups = analytics.RollupWriter()
 
     @classmethod
     async def open(cls, path: Path) -> Self:
@@ -377,6 +392,8 @@ class SqliteTraceStore:
                 break
         if doomed:
             await self._drop_operations(tenant, doomed)
+        while await self._db.write(partial(analytics.delete_slice, tenant, cutoff_unix_nano)):
+            pass
         return deleted
 
     async def _drop_operations(self, tenant: str, candidates: set[tuple[str, str]]) -> None:
@@ -392,6 +409,65 @@ class SqliteTraceStore:
             await self._db.write(partial(_delete_operations, tenant, gone, mark))
         candidates.difference_update(checked)
 
+    # -- analytics (rollups: see sqlite_traces_analytics)
+
+    async def service_map(self, tenant: str, start: int, end: int) -> ServiceMap:
+        return await self._db.read(partial(analytics.service_map, tenant, start, end))
+
+    async def red_series(
+        self,
+        tenant: str,
+        start: int,
+        end: int,
+        step: int,
+        service: str,
+        operation: str | None = None,
+        span_kinds: Sequence[SpanKind] | None = None,
+    ) -> list[RedPoint]:
+        analytics.check_step(step)
+        return await self._db.read(partial(
+            analytics.red_series, tenant, start, end, step, service, operation, span_kinds
+        ))  # fmt: skip
+
+    async def latency_histogram(
+        self,
+        tenant: str,
+        start: int,
+        end: int,
+        service: str,
+        operation: str | None = None,
+        bounds: Sequence[int] | None = None,
+        span_kinds: Sequence[SpanKind] | None = None,
+    ) -> list[LatencyBucket]:
+        analytics.check_bounds(bounds)
+        return await self._db.read(partial(
+            analytics.latency_histogram, tenant, start, end, service, operation, bounds,
+            span_kinds,
+        ))  # fmt: skip
+
+    async def top_operations(
+        self,
+        tenant: str,
+        start: int,
+        end: int,
+        by: TopBy = "p95",
+        limit: int = 10,
+        span_kinds: Sequence[SpanKind] | None = None,
+    ) -> list[OperationStats]:
+        _check_limit(limit)
+        analytics.rank_operations([], by, limit)  # refuses an unknown `by` up front
+        return await self._db.read(partial(
+            analytics.top_operations, tenant, start, end, by, limit, span_kinds
+        ))  # fmt: skip
+
+    async def top_errors(
+        self, tenant: str, start: int, end: int, service: str | None = None, limit: int = 10
+    ) -> list[ErrorGroup]:
+        _check_limit(limit)
+        return await self._db.read(
+            partial(analytics.top_errors, tenant, start, end, service, limit)
+        )
+
     async def close(self) -> None:
         await self._db.close()
 
@@ -402,7 +478,10 @@ class SqliteTraceStore:
     ) -> None:
         if not claim_batch(conn, _BATCHES, tenant, batch_id):
             return
-        trace_refs = self._resolve_traces(conn, tenant, [span.trace_id for span in spans])
+        trace_refs, new_refs = self._resolve_traces(
+            conn, tenant, [span.trace_id for span in spans]
+        )
+        rollup = analytics.batch_rollup(conn, spans, trace_refs, new_refs)  # before the insert
         refs = ResourceRefs(self._resources, self._scopes, conn)
         conn.executemany(
             _INSERT_SPAN, [_span_row(tenant, trace_refs[s.trace_id], s, refs) for s in spans]
@@ -411,10 +490,12 @@ class SqliteTraceStore:
             "INSERT OR IGNORE INTO operations (tenant, service, name) VALUES (?, ?, ?)",
             {(tenant, span.service_name, span.name) for span in spans},
         )
+        self._rollups.write(conn, tenant, rollup)
 
     def _resolve_traces(
         self, conn: sqlite3.Connection, tenant: str, trace_ids: list[str]
-    ) -> dict[str, int]:
+    ) -> tuple[dict[str, int], set[int]]:
+        """(trace id -> ref, the refs created now: traces without stored spans)."""
         refs: dict[str, int] = {}
         missing: list[str] = []
         for trace_id in dict.fromkeys(trace_ids):
@@ -423,9 +504,13 @@ class SqliteTraceStore:
                 missing.append(trace_id)
             else:
                 refs[trace_id] = ref
+        created: set[int] = set()
         if missing:
-            refs.update(self._create_traces(conn, tenant, missing))
-        return refs
+            newest = int(conn.execute("SELECT ifnull(max(ref), 0) FROM traces").fetchone()[0])
+            found = self._create_traces(conn, tenant, missing)
+            refs.update(found)
+            created.update(ref for ref in found.values() if ref > newest)
+        return refs, created
 
     def _create_traces(
         self, conn: sqlite3.Connection, tenant: str, trace_ids: list[str]
@@ -472,6 +557,7 @@ class SqliteTraceStore:
         self._trace_refs.clear()
         self._resources.clear()
         self._scopes.clear()
+        self._rollups.forget()
 
     # -- reader threads
 

@@ -620,3 +620,412 @@ async def test_drop_partitions_before_drops_whole_days_of_every_tenant(
     assert await trace_store.services("other") == []
     await write(trace_store, [make_span(4, 4, start=midnight + 60)])  # the day comes back
     assert await found(trace_store) == [trace_id(2), trace_id(4)]
+
+
+# ---------------------------------------------------------------------------- analytics
+
+MINUTE = 60 * SECOND
+M0 = T0 - T0 % MINUTE  # a whole minute: analytics count spans by the minute they start
+N_TRACES = 20  # traces 0-14 start in minute 0, 15-19 in minute 2
+
+
+def _kind_span(
+    trace: int, span: int, service: str, name: str, kind: SpanKind, start_ms: float,
+    duration_ms: float, parent: int | None = None, attributes: Attributes | None = None,
+    status: StatusCode = StatusCode.UNSET, message: str = "",
+    events: list[SpanEvent] | None = None,
+) -> Span:
+    begin = M0 + int(start_ms * MS)
+    return Span(
+        trace_id=trace_id(trace), span_id=span_id(span), name=name,
+        start_time_unix_nano=begin, end_time_unix_nano=begin + int(duration_ms * MS),
+        resource=resource(service), scope=Scope("tests"),
+        parent_span_id="" if parent is None else span_id(parent), kind=kind,
+        attributes=attributes or {}, status_code=status, status_message=message,
+        events=events or [],
+    )  # fmt: skip
+
+
+def shop_trace(i: int) -> list[Span]:
+    """One checkout: frontend -> checkout -> payment (CLIENT/SERVER pairs), checkout ->
+    postgres, checkout -> kafka -> email (a linked trace), email -> an external API, and
+    frontend's render (INTERNAL) -> currency (SERVER, no CLIENT span)."""
+    at = i * 1000.0 if i < 15 else 120_000.0 + (i - 15) * 1000.0
+    t, e, s = 1000 + i, 5000 + i, 100 * i  # trace ids, span ids
+    payment_fails = i % 5 == 0  # traces 0, 5, 10, 15
+    err = StatusCode.ERROR
+    exception = SpanEvent(M0, "exception", {
+        "exception.type": "CardDeclined" if i != 15 else "TimeoutError",
+        "exception.message": "card declined" if i != 15 else "upstream timed out",
+    })  # fmt: skip
+    return [
+        _kind_span(t, s + 1, "frontend", "GET /checkout", SpanKind.SERVER, at, 100 + 10 * i),
+        _kind_span(t, s + 2, "frontend", "POST", SpanKind.CLIENT, at + 1, 80 + 10 * i, s + 1,
+                   {"server.address": "checkout", "url.full": "http://checkout:5050/checkout"},
+                   status=err if payment_fails else StatusCode.UNSET),
+        _kind_span(t, s + 3, "checkout", "POST /checkout", SpanKind.SERVER, at + 2, 70 + 10 * i,
+                   s + 2, status=err if payment_fails else StatusCode.UNSET,
+                   message="payment failed" if payment_fails else "",
+                   attributes={"error.type": "PaymentError"} if payment_fails else None),
+        _kind_span(t, s + 4, "checkout", "POST", SpanKind.CLIENT, at + 3, 30 + i, s + 3,
+                   {"server.address": "payment", "server.port": 8443},
+                   status=err if payment_fails and i % 10 == 0 else StatusCode.UNSET),
+        _kind_span(t, s + 5, "payment", "POST /charge", SpanKind.SERVER, at + 4, 20 + i, s + 4,
+                   status=err if payment_fails else StatusCode.UNSET,
+                   events=[exception] if payment_fails else None),
+        _kind_span(t, s + 6, "checkout", "INSERT shop.orders", SpanKind.CLIENT, at + 40,
+                   2 + 0.1 * i, s + 3, {"db.system": "postgresql", "db.name": "shop",
+                                        "server.address": "postgres"}),
+        _kind_span(t, s + 7, "checkout", "send orders", SpanKind.PRODUCER, at + 45, 1 + 0.1 * i,
+                   s + 3, {"messaging.system": "kafka", "messaging.destination.name": "orders"}),
+        _kind_span(t, s + 8, "frontend", "render", SpanKind.INTERNAL, at + 90, 9, s + 1),
+        _kind_span(t, s + 9, "currency", "GET /rates", SpanKind.SERVER, at + 91, 3 + 0.5 * i,
+                   s + 8),
+        _kind_span(e, s + 10, "email", "process orders", SpanKind.CONSUMER, at + 60, 40 + i,
+                   attributes={"messaging.system": "kafka",
+                               "messaging.destination.name": "orders"}),
+        _kind_span(e, s + 11, "email", "POST", SpanKind.CLIENT, at + 61, 30 + i, s + 10,
+                   {"url.full": "https://api.sendgrid.com/v3/mail/send"}),
+    ]  # fmt: skip
+
+
+def pct(values: list[float], quantile: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(quantile * len(ordered))) - 1]
+
+
+def assert_percentiles(stats: Any, durations_ms: list[float]) -> None:
+    """p50/p95/p99 within the documented error of the exact nearest-rank values."""
+    from argus.storage.traces import PERCENTILE_RELATIVE_ERROR
+
+    for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
+        want = int(pct(durations_ms, q) * MS)
+        got = getattr(stats, name)
+        assert got is not None and abs(got - want) <= want * PERCENTILE_RELATIVE_ERROR + 1, (
+            name, got, want)
+
+
+async def write_shop(store: TraceStore, tenant: str = TENANT, traces: int = N_TRACES) -> None:
+    """Each service's spans in its own batches, as SDKs export them: callers first for
+    even traces, callees first for odd ones, so pairs form in both orders."""
+    order = ["frontend", "checkout", "payment", "currency", "email"]
+    for parity, services in ((0, order), (1, order[::-1])):
+        for service in services:
+            spans = [s for i in range(parity, traces, 2) for s in shop_trace(i)
+                     if s.service_name == service]  # fmt: skip
+            await write(store, spans, tenant=tenant)
+
+
+def analytics_or_skip(store: TraceStore) -> None:
+    from argus.storage import capabilities
+
+    why = capabilities.unsupported(store).get(capabilities.TRACE_ANALYTICS)
+    if why:
+        pytest.skip(why)
+
+
+def by_id(service_map: Any) -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
+    nodes = {node.id: node for node in service_map.nodes}
+    edges = {(edge.source, edge.target): edge for edge in service_map.edges}
+    return nodes, edges
+
+
+async def test_service_map_of_a_known_topology(trace_store: TraceStore) -> None:
+    analytics_or_skip(trace_store)
+    await write_shop(trace_store)
+
+    got = await trace_store.service_map(TENANT, M0, M0 + 3 * MINUTE)
+
+    assert (got.start_unix_nano, got.end_unix_nano) == (M0, M0 + 3 * MINUTE)
+    nodes, edges = by_id(got)
+    assert sorted(nodes) == [
+        "database:postgresql/shop", "external:api.sendgrid.com", "messaging:kafka/orders",
+        "service:checkout", "service:currency", "service:email", "service:frontend",
+        "service:payment",
+    ]  # fmt: skip
+    assert [n.id for n in got.nodes] == sorted(nodes)
+    assert sorted(edges) == [
+        ("messaging:kafka/orders", "service:email"),
+        ("service:checkout", "database:postgresql/shop"),
+        ("service:checkout", "messaging:kafka/orders"),
+        ("service:checkout", "service:payment"),
+        ("service:email", "external:api.sendgrid.com"),
+        ("service:frontend", "service:checkout"),
+        ("service:frontend", "service:currency"),
+    ]
+    n = N_TRACES
+    seconds = 180.0
+    for edge in got.edges:
+        assert edge.stats.count == n, edge
+        assert edge.stats.rate == pytest.approx(n / seconds)
+    failing = [i for i in range(n) if i % 5 == 0]
+    # Errors: a pair fails when either span does (checkout's own CLIENT marks only 2 of 4).
+    expected_errors = {
+        ("service:frontend", "service:checkout"): len(failing),
+        ("service:checkout", "service:payment"): len(failing),
+    }
+    for key, edge in edges.items():
+        assert edge.stats.errors == expected_errors.get(key, 0), key
+        assert edge.stats.error_rate == pytest.approx(edge.stats.errors / n)
+    # Latency: the CLIENT (or PRODUCER) span's where there is one, else the server's.
+    assert_percentiles(edges[("service:frontend", "service:checkout")].stats,
+                       [80 + 10 * i for i in range(n)])  # fmt: skip
+    assert_percentiles(edges[("service:checkout", "service:payment")].stats,
+                       [30 + i for i in range(n)])  # fmt: skip
+    assert_percentiles(edges[("service:frontend", "service:currency")].stats,
+                       [3 + 0.5 * i for i in range(n)])  # fmt: skip
+    assert_percentiles(edges[("service:checkout", "database:postgresql/shop")].stats,
+                       [2 + 0.1 * i for i in range(n)])  # fmt: skip
+    assert_percentiles(edges[("service:checkout", "messaging:kafka/orders")].stats,
+                       [1 + 0.1 * i for i in range(n)])  # fmt: skip
+    assert_percentiles(edges[("messaging:kafka/orders", "service:email")].stats,
+                       [40 + i for i in range(n)])  # fmt: skip
+    # Service nodes count their entry spans; inferred nodes the requests into them.
+    frontend, payment = nodes["service:frontend"], nodes["service:payment"]
+    assert (frontend.type, frontend.system, frontend.name) == ("service", "", "frontend")
+    assert (frontend.stats.count, frontend.stats.errors) == (n, 0)
+    assert_percentiles(frontend.stats, [100 + 10 * i for i in range(n)])
+    assert (payment.stats.count, payment.stats.errors) == (n, len(failing))
+    assert payment.stats.error_rate == pytest.approx(len(failing) / n)
+    assert_percentiles(payment.stats, [20 + i for i in range(n)])
+    assert nodes["service:email"].stats.count == n  # the CONSUMER roots
+    database = nodes["database:postgresql/shop"]
+    assert (database.type, database.system, database.name) == ("database", "postgresql", "shop")
+    assert database.stats.count == n
+    assert_percentiles(database.stats, [2 + 0.1 * i for i in range(n)])
+    assert nodes["messaging:kafka/orders"].stats.count == n
+    external = nodes["external:api.sendgrid.com"]
+    assert (external.stats.count, external.system) == (n, "")
+    assert_percentiles(external.stats, [30 + i for i in range(n)])
+
+
+async def test_service_map_time_range_counts_whole_minutes(trace_store: TraceStore) -> None:
+    analytics_or_skip(trace_store)
+    await write_shop(trace_store)
+
+    # Minute 2 only (traces 15-19): the end is rounded up, the start down.
+    got = await trace_store.service_map(TENANT, M0 + 2 * MINUTE + 5 * SECOND,
+                                        M0 + 2 * MINUTE + 10 * SECOND)  # fmt: skip
+    assert (got.start_unix_nano, got.end_unix_nano) == (M0 + 2 * MINUTE, M0 + 3 * MINUTE)
+    nodes, edges = by_id(got)
+    assert edges[("service:frontend", "service:checkout")].stats.count == 5
+    assert edges[("service:frontend", "service:checkout")].stats.rate == pytest.approx(5 / 60)
+    assert nodes["service:payment"].stats.errors == 1  # trace 15
+    empty = await trace_store.service_map(TENANT, M0 + MINUTE, M0 + 2 * MINUTE)
+    assert (empty.nodes, empty.edges) == ([], [])
+
+
+async def test_service_map_pairs_spans_across_batches_in_any_order(
+    trace_store: TraceStore,
+) -> None:
+    analytics_or_skip(trace_store)
+    spans = shop_trace(1)
+    client = next(s for s in spans if s.name == "POST" and s.service_name == "checkout")
+    server = next(s for s in spans if s.service_name == "payment")
+    await write(trace_store, [client])  # alone, the call looks external ...
+    nodes, edges = by_id(await trace_store.service_map(TENANT, M0, M0 + MINUTE))
+    assert list(edges) == [("service:checkout", "external:payment")]
+
+    await write(trace_store, [server])  # ... until its server span arrives
+    nodes, edges = by_id(await trace_store.service_map(TENANT, M0, M0 + MINUTE))
+    assert list(edges) == [("service:checkout", "service:payment")]
+    assert edges[("service:checkout", "service:payment")].stats.count == 1
+    assert sorted(nodes) == ["service:checkout", "service:payment"]
+    assert nodes["service:checkout"].stats.count == 0  # no entry span of checkout yet
+
+
+async def test_red_series_counts_per_step(trace_store: TraceStore) -> None:
+    analytics_or_skip(trace_store)
+    await write_shop(trace_store)
+
+    points = await trace_store.red_series(TENANT, M0, M0 + 3 * MINUTE, MINUTE, "checkout")
+
+    assert [p.time_unix_nano for p in points] == [M0, M0 + MINUTE, M0 + 2 * MINUTE]
+    assert [(p.count, p.errors) for p in points] == [(15, 3), (0, 0), (5, 1)]
+    assert points[0].rate == pytest.approx(15 / 60)
+    assert points[0].error_rate == pytest.approx(3 / 15)
+    assert_percentiles(points[0], [70 + 10 * i for i in range(15)])
+    assert_percentiles(points[2], [70 + 10 * i for i in range(15, 20)])
+    assert (points[1].p50, points[1].p95, points[1].p99, points[1].rate) == (None, None, None, 0)
+
+    wide = await trace_store.red_series(TENANT, M0, M0 + 3 * MINUTE, 2 * MINUTE, "checkout")
+    assert [(p.time_unix_nano, p.count) for p in wide] == [(M0, 15), (M0 + 2 * MINUTE, 5)]
+    assert wide[0].rate == pytest.approx(15 / 120)
+
+    clients = await trace_store.red_series(
+        TENANT, M0, M0 + MINUTE, MINUTE, "checkout", span_kinds=[SpanKind.CLIENT])
+    assert [p.count for p in clients] == [30]  # the payment call and the insert
+    one = await trace_store.red_series(
+        TENANT, M0, M0 + MINUTE, MINUTE, "checkout", operation="INSERT shop.orders",
+        span_kinds=[SpanKind.CLIENT])
+    assert [p.count for p in one] == [15]
+    roots = await trace_store.red_series(TENANT, M0, M0 + MINUTE, MINUTE, "email")
+    assert [p.count for p in roots] == [15]
+    assert [p.count for p in await trace_store.red_series(
+        TENANT, M0, M0 + MINUTE, MINUTE, "checkout", operation="nope")] == [0]
+
+
+async def test_red_series_refuses_steps_that_are_not_whole_minutes(
+    trace_store: TraceStore,
+) -> None:
+    analytics_or_skip(trace_store)
+    from argus.storage.errors import QueryError
+
+    for step in (0, -MINUTE, 30 * SECOND, 90 * SECOND):
+        with pytest.raises(QueryError, match="step"):
+            await trace_store.red_series(TENANT, M0, M0 + 3 * MINUTE, step, "checkout")
+
+
+async def test_latency_histogram(trace_store: TraceStore) -> None:
+    analytics_or_skip(trace_store)
+    await write_shop(trace_store)
+    durations = [int((100 + 10 * i) * MS) for i in range(N_TRACES)]
+
+    got = await trace_store.latency_histogram(
+        TENANT, M0, M0 + 3 * MINUTE, "frontend", "GET /checkout")
+
+    # Powers of two from the one above the shortest duration to the one above the longest.
+    low, high = min(durations).bit_length(), max(durations).bit_length()
+    expected = [(1 << k, sum(1 for d in durations if d.bit_length() == k))
+                for k in range(low, high + 1)]  # fmt: skip
+    assert [(b.upper_bound_nano, b.count) for b in got] == expected
+    assert sum(b.count for b in got) == N_TRACES
+
+    # 100..290 ms in steps of 10. No duration lies within the documented margin above
+    # 141 ms; 2^28 ns is a power of two, always exact.
+    bounds = [141 * MS, 1 << 28]
+    explicit = await trace_store.latency_histogram(
+        TENANT, M0, M0 + 3 * MINUTE, "frontend", "GET /checkout", bounds=bounds)
+    assert [(b.upper_bound_nano, b.count) for b in explicit] == [
+        (141 * MS, 5), (1 << 28, 12), (None, 3)]
+    assert await trace_store.latency_histogram(TENANT, M0, M0 + 3 * MINUTE, "nope") == []
+
+
+async def test_top_operations(trace_store: TraceStore) -> None:
+    analytics_or_skip(trace_store)
+    await write_shop(trace_store)
+    window = (TENANT, M0, M0 + 3 * MINUTE)
+
+    slow = await trace_store.top_operations(*window, by="p95", limit=3)
+    assert [(o.service, o.operation) for o in slow] == [
+        ("frontend", "GET /checkout"), ("checkout", "POST /checkout"),
+        ("email", "process orders")]  # fmt: skip
+    assert slow[0].stats.count == N_TRACES
+    assert_percentiles(slow[0].stats, [100 + 10 * i for i in range(N_TRACES)])
+
+    failing = await trace_store.top_operations(*window, by="error_rate", limit=2)
+    # checkout and payment both fail 4 of 20; ties go by count, then name.
+    assert [(o.service, o.operation, o.stats.errors) for o in failing] == [
+        ("checkout", "POST /checkout", 4), ("payment", "POST /charge", 4)]
+
+    clients = await trace_store.top_operations(
+        *window, by="count", limit=10, span_kinds=[SpanKind.CLIENT])
+    assert [(o.service, o.operation, o.stats.count) for o in clients] == [
+        ("checkout", "INSERT shop.orders", 20), ("checkout", "POST", 20),
+        ("email", "POST", 20), ("frontend", "POST", 20)]  # fmt: skip
+    assert await trace_store.top_operations(*window, by="count", limit=0) == []
+
+
+async def test_top_errors_group_by_exception(trace_store: TraceStore) -> None:
+    analytics_or_skip(trace_store)
+    await write_shop(trace_store)
+
+    got = await trace_store.top_errors(TENANT, M0, M0 + 3 * MINUTE)
+
+    # CLIENT spans without exception or message; the status message and error.type
+    # fallback; exception events.
+    assert [(g.exception_type, g.message, g.count, g.services) for g in got] == [
+        ("", "", 6, ["checkout", "frontend"]),
+        ("PaymentError", "payment failed", 4, ["checkout"]),
+        ("CardDeclined", "card declined", 3, ["payment"]),
+        ("TimeoutError", "upstream timed out", 1, ["payment"]),
+    ]
+    counts = {(g.exception_type, g.message): g for g in got}
+    assert counts[("CardDeclined", "card declined")].sample_trace_id == trace_id(1010)
+    assert counts[("TimeoutError", "upstream timed out")].sample_trace_id == trace_id(1015)
+    latest = counts[("PaymentError", "payment failed")]
+    assert latest.last_seen_unix_nano == M0 + 120_000 * MS + 2 * MS  # trace 15's span
+
+    only = await trace_store.top_errors(TENANT, M0, M0 + 3 * MINUTE, service="payment", limit=1)
+    assert [(g.exception_type, g.count) for g in only] == [("CardDeclined", 3)]
+    minute_two = await trace_store.top_errors(TENANT, M0 + 2 * MINUTE, M0 + 3 * MINUTE)
+    assert {(g.exception_type, g.count) for g in minute_two} == {
+        ("", 1), ("PaymentError", 1), ("TimeoutError", 1)}
+
+
+async def test_analytics_keep_tenants_apart(trace_store: TraceStore) -> None:
+    analytics_or_skip(trace_store)
+    await write_shop(trace_store, tenant="a", traces=4)
+    await write(trace_store, [
+        _kind_span(1, 1, "solo", "GET /", SpanKind.SERVER, 0, 5, status=StatusCode.ERROR,
+                   message="boom"),
+    ], tenant="b")  # fmt: skip
+
+    solo = await trace_store.service_map("b", M0, M0 + MINUTE)
+    assert [n.id for n in solo.nodes] == ["service:solo"] and solo.edges == []
+    assert solo.nodes[0].stats.count == 1
+    shop = await trace_store.service_map("a", M0, M0 + MINUTE)
+    assert "service:solo" not in {n.id for n in shop.nodes}
+    assert (await trace_store.service_map("a", M0, M0 + MINUTE)).edges[0].stats.count == 4
+    assert [p.count for p in await trace_store.red_series(
+        "b", M0, M0 + MINUTE, MINUTE, "checkout")] == [0]
+    assert [(g.message, g.count) for g in await trace_store.top_errors("b", M0, M0 + MINUTE)] \
+        == [("boom", 1)]
+    assert [o.service for o in await trace_store.top_operations(
+        "b", M0, M0 + MINUTE, by="count")] == ["solo"]
+    nothing = await trace_store.service_map("c", M0, M0 + MINUTE)
+    assert (nothing.nodes, nothing.edges) == ([], [])
+
+
+async def test_delete_before_removes_analytics_of_whole_minutes(trace_store: TraceStore) -> None:
+    analytics_or_skip(trace_store)
+    await write_shop(trace_store)
+
+    await trace_store.delete_before(TENANT, M0 + 2 * MINUTE)
+
+    nodes, edges = by_id(await trace_store.service_map(TENANT, M0, M0 + 3 * MINUTE))
+    assert edges[("service:frontend", "service:checkout")].stats.count == 5
+    assert nodes["service:payment"].stats.count == 5
+    points = await trace_store.red_series(TENANT, M0, M0 + 3 * MINUTE, MINUTE, "checkout")
+    assert [p.count for p in points] == [0, 0, 5]
+    assert sum(g.count for g in await trace_store.top_errors(TENANT, M0, M0 + 3 * MINUTE)) == 3
+
+
+async def test_analytics_over_hours_with_late_spans(trace_store: TraceStore) -> None:
+    """Hours of spans in time order, then late ones: every way of cutting the range (whole
+    hours, 10-minute blocks, minutes) counts each span once."""
+    analytics_or_skip(trace_store)
+    hour = 60 * MINUTE
+    h0 = T0 - T0 % hour + hour
+    base = (h0 - M0) / MS  # start_ms of h0 for _kind_span
+
+    def call(n: int, minute: int) -> list[Span]:
+        at = base + minute * 60_000 + 1000
+        fails = StatusCode.ERROR if n % 4 == 0 else StatusCode.UNSET
+        return [
+            _kind_span(n, 3 * n, "web", "GET /", SpanKind.SERVER, at, 50 + n % 7),
+            _kind_span(n, 3 * n + 1, "web", "GET", SpanKind.CLIENT, at + 1, 40 + n % 7, 3 * n,
+                       {"server.address": "api"}),
+            _kind_span(n, 3 * n + 2, "api", "GET /items", SpanKind.SERVER, at + 2, 30 + n % 7,
+                       3 * n + 1, status=fails, message="boom"),
+        ]  # fmt: skip
+
+    for first in range(0, 180, 10):  # one call a minute for 3 hours, 10 minutes a batch
+        await write(trace_store, [s for m in range(first, first + 10) for s in call(m, m)])
+    await write(trace_store, [s for m in range(5, 10) for s in call(1000 + m, m)])  # late
+
+    got = await trace_store.service_map(TENANT, h0, h0 + 3 * hour)
+    nodes, edges = by_id(got)
+    assert edges[("service:web", "service:api")].stats.count == 185
+    assert nodes["service:api"].stats.errors == 45 + 1  # n % 4 == 0, and late 1008
+    hourly = await trace_store.red_series(TENANT, h0, h0 + 3 * hour, hour, "api")
+    assert [p.count for p in hourly] == [65, 60, 60]
+    tens = await trace_store.red_series(TENANT, h0, h0 + hour, 10 * MINUTE, "web")
+    assert [p.count for p in tens] == [15, 10, 10, 10, 10, 10]
+    shifted = await trace_store.red_series(TENANT, h0 + 7 * MINUTE, h0 + 127 * MINUTE, hour,
+                                           "web")  # fmt: skip
+    assert [p.count for p in shifted] == [60 + 3, 60]  # late 1007-1009 inside
+    edge = (await trace_store.service_map(TENANT, h0 + 5 * MINUTE, h0 + 135 * MINUTE)).edges
+    assert [e.stats.count for e in edge] == [130 + 5]
+    errors = await trace_store.top_errors(TENANT, h0, h0 + 3 * hour)
+    assert [(g.message, g.count) for g in errors] == [("boom", 46)]
