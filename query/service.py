@@ -9,6 +9,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from ..storage import capabilities
 from ..storage.errors import QueryError, Unsupported
 from ..storage.log_patterns import check_patterns
 from ..storage.logs import (
@@ -22,9 +23,21 @@ from ..storage.logs import (
     top_field,
 )
 from ..storage.metrics import MetricInfo, PointQuery, ResultSeries, SeriesQuery
-from ..storage.model import MetricPoint, Span
+from ..storage.model import MetricPoint, Span, SpanKind
 from ..storage.registry import Stores
-from ..storage.traces import ServiceOperations, TraceQuery, TraceSummary
+from ..storage.span_analytics import check_bounds, check_step
+from ..storage.traces import (
+    ErrorGroup,
+    LatencyBucket,
+    OperationStats,
+    RedPoint,
+    ServiceMap,
+    ServiceOperations,
+    TopBy,
+    TraceQuery,
+    TraceSummary,
+    minute_range,
+)
 from . import correlation
 from .correlation import PointTraces, TraceSource
 
@@ -59,6 +72,71 @@ class QueryService:
         self._check_range(query.start_unix_nano, query.end_unix_nano)
         self._check_limit(query.limit)
         return await self._timed(self._stores.traces.find_traces(query))
+
+    # ------------------------------------------------------------ trace analytics
+
+    def _check_analytics(self, start: int, end: int) -> None:
+        capabilities.check(self._stores.traces, capabilities.TRACE_ANALYTICS)
+        if end <= start:
+            raise QueryError("the end of the time range must be after its start")
+        self._check_range(*minute_range(start, end))
+
+    async def service_map(self, tenant: str, start: int, end: int) -> ServiceMap:
+        self._check_analytics(start, end)
+        found = await self._timed(self._stores.traces.service_map(tenant, start, end))
+        size = len(found.nodes) + len(found.edges)
+        if size > self._limits.max_series:
+            raise QueryError(
+                f"the service map has {size} nodes and edges, more than the limit of"
+                f" {self._limits.max_series}; use a shorter time range"
+            )
+        return found
+
+    async def red_metrics(
+        self, tenant: str, service: str, operation: str | None, start: int, end: int, step: int,
+        span_kinds: list[SpanKind] | None = None,
+    ) -> list[RedPoint]:  # fmt: skip
+        self._check_analytics(start, end)
+        check_step(step)
+        low, high = minute_range(start, end)
+        steps = -(-(high - low) // step)
+        if steps > self._limits.max_points:
+            raise QueryError(
+                f"the query asks for {steps} steps, more than the limit of"
+                f" {self._limits.max_points}; use a larger step or a shorter range"
+            )
+        return await self._timed(self._stores.traces.red_series(
+            tenant, start, end, step, service, operation, span_kinds))  # fmt: skip
+
+    async def latency_histogram(
+        self, tenant: str, service: str, operation: str | None, start: int, end: int,
+        bounds: list[int] | None = None, span_kinds: list[SpanKind] | None = None,
+    ) -> list[LatencyBucket]:  # fmt: skip
+        self._check_analytics(start, end)
+        check_bounds(bounds)
+        return await self._timed(self._stores.traces.latency_histogram(
+            tenant, start, end, service, operation, bounds, span_kinds))  # fmt: skip
+
+    async def top_operations(
+        self, tenant: str, start: int, end: int, by: TopBy, limit: int,
+        span_kinds: list[SpanKind] | None = None,
+    ) -> list[OperationStats]:  # fmt: skip
+        self._check_analytics(start, end)
+        self._check_limit(limit)
+        if by not in ("p95", "count", "error_rate"):
+            raise QueryError(f"cannot rank operations by {by!r}: use p95, count or error_rate")
+        return await self._timed(
+            self._stores.traces.top_operations(tenant, start, end, by, limit, span_kinds)
+        )
+
+    async def top_errors(
+        self, tenant: str, start: int, end: int, service: str | None, limit: int
+    ) -> list[ErrorGroup]:
+        self._check_analytics(start, end)
+        self._check_limit(limit)
+        return await self._timed(
+            self._stores.traces.top_errors(tenant, start, end, service, limit)
+        )
 
     async def logs(self, query: LogQuery) -> LogPage:
         self._check_range(query.start_unix_nano, query.end_unix_nano)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from . import analytics as analytics_schema
 from . import correlate as correlate_schema
 from . import keys as key_schema
 from . import live as live_schema
@@ -27,6 +28,27 @@ class Query:
     )
     traces: list[trace_schema.TraceSummary] = strawberry.field(
         resolver=trace_schema.resolve_traces, description="Trace search, newest first."
+    )
+    service_map: analytics_schema.ServiceMap = strawberry.field(
+        resolver=analytics_schema.resolve_service_map,
+        description="The service dependency graph from spans, with requests, errors and"
+        " latency per node and edge (default range: the last hour).",
+    )
+    red_metrics: list[analytics_schema.RedPoint] = strawberry.field(
+        resolver=analytics_schema.resolve_red_metrics,
+        description="Rate, errors and duration percentiles of a service from its spans.",
+    )
+    latency_histogram: list[analytics_schema.LatencyBucket] = strawberry.field(
+        resolver=analytics_schema.resolve_latency_histogram,
+        description="Span duration histogram of a service (or one operation).",
+    )
+    top_operations: list[analytics_schema.OperationStats] = strawberry.field(
+        resolver=analytics_schema.resolve_top_operations,
+        description="The slowest, busiest or most failing operations.",
+    )
+    top_errors: list[analytics_schema.ErrorGroup] = strawberry.field(
+        resolver=analytics_schema.resolve_top_errors,
+        description="Error spans grouped by exception type and message, most frequent first.",
     )
     logs: log_schema.LogConnection = strawberry.field(
         resolver=log_schema.resolve_logs, description="Log search, newest first, paginated."
