@@ -19,7 +19,7 @@ newest minute written is LATENESS past a block's end, the block is summed from t
 finer resolution, and `rollup_marks` (tenant, res) -> upto records that every block of
 that resolution ending by `upto` is built. A span written later into a built block (late
 data) updates that block directly as well. Queries take, for each part of their range,
-the coarsest built blocks that fit, so an hour reads about 20 rows per key, a day 30.
+the coarsest built blocks that fit, so an hour reads at most 23 rows per key, a day 51.
 
 Edges need both spans of a pair. A batch that adds spans to traces written before reads
 those traces' stored spans first (in the same write transaction); spans of traces new in
