@@ -43,8 +43,11 @@ from starlette.routing import Route, Router
 
 from .context import QueryContext
 
-# Fields left out of REST answers: each would run another query per item.
-_LINKS = frozenset({"logs", "trace", "traces", "metrics"})
+# Fields left out of REST answers, as (type, field): each would run another query per
+# item. Follow them with their own endpoint (e.g. /traces/{traceId}).
+_LINKS = frozenset({
+    ("Trace", "logs"), ("Span", "logs"), ("LogRecord", "trace"), ("Service", "metrics"),
+})
 _MAX_DEPTH = 6
 _MATCHER = re.compile(r'^\s*([^=!~\s]+)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
 
@@ -250,7 +253,9 @@ def _selection(kind: GraphQLOutputType, seen: set[str], depth: int) -> str:
         return " { __typename }"
     parts = []
     for name, field in named.fields.items():
-        if name in _LINKS or any(isinstance(a.type, GraphQLNonNull) for a in field.args.values()):
+        if (named.name, name) in _LINKS or any(
+            isinstance(a.type, GraphQLNonNull) for a in field.args.values()
+        ):
             continue
         parts.append(name + _selection(field.type, seen | {named.name}, depth + 1))
     return " { " + " ".join(parts) + " }"
@@ -350,7 +355,7 @@ def _json_schema(kind: Any, seen: set[str]) -> dict[str, Any]:
         schema = {"type": "object", "properties": {
             name: _json_schema(field.type, seen | {inner.name})
             for name, field in inner.fields.items()
-            if name not in _LINKS and not any(
+            if (inner.name, name) not in _LINKS and not any(
                 isinstance(a.type, GraphQLNonNull) for a in field.args.values())
         }}
     else:

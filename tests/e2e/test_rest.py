@@ -73,6 +73,12 @@ def test_rest_answers_equal_graphql(argus: ArgusProcess) -> None:
     )["metricSeries"]
     assert series == expected and len(series) == 2
 
+    # Nested results come whole; only per-item correlation links are left to their endpoints.
+    behind = rest(f"/metrics/{metric}/traces", time="now", window="10m")
+    assert set(behind) == {"source", "traces", "exemplars"}  # type: ignore[arg-type]
+    histogram = rest("/logs/histogram", start="now-10m", step="1m")
+    assert {"trace", "error", "total"} <= set(histogram["buckets"][0])  # type: ignore[index]
+
     assert httpx.get(f"{api}/traces/{'0' * 31}1", timeout=10).status_code == 404
     bad = httpx.get(f"{api}/traces", params={"minDuration": "soon"}, timeout=10)
     assert bad.status_code == 400 and "minDuration" in bad.json()["error"] or "duration" in bad.json()["error"]
