@@ -10,11 +10,13 @@ critical path. Whoever reads the store's file learns no usable token.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,6 +75,10 @@ class ApiKey:
     def matches(self, secret: str) -> bool:
         return hmac.compare_digest(self.secret_sha256, hash_secret(secret))
 
+    def revoked_now(self) -> ApiKey:
+        """This key revoked at this moment (for a store to persist)."""
+        return dataclasses.replace(self, revoked_unix_nano=time.time_ns())
+
 
 @dataclass(frozen=True, slots=True)
 class NewKey:
@@ -89,6 +95,15 @@ def generate_token() -> tuple[str, str, str]:
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     return f"{TOKEN_PREFIX}_{key_id}_{secret}", key_id, secret
+
+
+def new_key(tenant: str, role: Role, name: str) -> NewKey:
+    """A fresh key for a store to persist (everything but the token). Raises
+    InvalidKeyRequest for a bad tenant name."""
+    check_tenant_name(tenant)
+    token, key_id, secret = generate_token()
+    key = ApiKey(key_id, tenant, Role(role), name, time.time_ns(), hash_secret(secret))
+    return NewKey(key, token)
 
 
 def parse_token(token: str) -> tuple[str, str] | None:

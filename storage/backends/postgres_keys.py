@@ -15,12 +15,11 @@ have been stored finds nothing rather than failing.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Self
 
 from psycopg import AsyncConnection
 
-from ..keys import ApiKey, KeyNotFound, NewKey, Role, check_tenant_name, generate_token, hash_secret
+from ..keys import ApiKey, KeyNotFound, NewKey, Role, new_key
 from .postgres_common import Migration, PgDatabase, from_pg_text, to_pg_text
 
 _MIGRATIONS: tuple[Migration, ...] = (
@@ -92,9 +91,8 @@ class PostgresKeyStore:
         return cls(db)
 
     async def create(self, tenant: str, role: Role, name: str) -> NewKey:
-        check_tenant_name(tenant)
-        token, key_id, secret = generate_token()
-        key = ApiKey(key_id, tenant, Role(role), name, time.time_ns(), hash_secret(secret))
+        created = new_key(tenant, role, name)
+        key = created.key
         async with self._db.connection() as conn, conn.transaction():
             await conn.execute(
                 self._insert,
@@ -102,7 +100,7 @@ class PostgresKeyStore:
                  key.created_unix_nano, key.secret_sha256, None),
             )
             await conn.execute(self._bump)
-        return NewKey(key, token)
+        return created
 
     async def list(self, tenant: str | None = None) -> list[ApiKey]:
         async with self._db.connection() as conn:
@@ -132,13 +130,10 @@ class PostgresKeyStore:
         key = _key(row)
         if key.revoked:
             return key
-        now = time.time_ns()
-        await conn.execute(self._revoke, (now, key.id))
+        revoked = key.revoked_now()
+        await conn.execute(self._revoke, (revoked.revoked_unix_nano, key.id))
         await conn.execute(self._bump)
-        return ApiKey(
-            key.id, key.tenant, key.role, key.name, key.created_unix_nano,
-            key.secret_sha256, now,
-        )
+        return revoked
 
     async def changed_since(self, version: int) -> int | None:
         async with self._db.connection() as conn:

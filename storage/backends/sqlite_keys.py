@@ -7,11 +7,10 @@ The CLI writes here while `argus serve` runs: both processes of the server poll
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 from typing import Self
 
-from ..keys import ApiKey, KeyNotFound, NewKey, Role, check_tenant_name, generate_token, hash_secret
+from ..keys import ApiKey, KeyNotFound, NewKey, Role, new_key
 from .sqlite_common import Migration, SqliteDatabase
 
 _MIGRATIONS: tuple[Migration, ...] = (
@@ -61,9 +60,8 @@ class SqliteKeyStore:
         return cls(await SqliteDatabase.open(path, "api_keys", _MIGRATIONS, readers=1))
 
     async def create(self, tenant: str, role: Role, name: str) -> NewKey:
-        check_tenant_name(tenant)
-        token, key_id, secret = generate_token()
-        key = ApiKey(key_id, tenant, Role(role), name, time.time_ns(), hash_secret(secret))
+        created = new_key(tenant, role, name)
+        key = created.key
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -74,7 +72,7 @@ class SqliteKeyStore:
             _bump(conn)
 
         await self._db.write(insert)
-        return NewKey(key, token)
+        return created
 
     async def list(self, tenant: str | None = None) -> list[ApiKey]:
         def select(conn: sqlite3.Connection) -> list[ApiKey]:
@@ -97,13 +95,13 @@ class SqliteKeyStore:
             key = _key(row)
             if key.revoked:
                 return key
-            now = time.time_ns()
-            conn.execute("UPDATE api_keys SET revoked_unix_nano = ? WHERE id = ?", (now, key_id))
-            _bump(conn)
-            return ApiKey(
-                key.id, key.tenant, key.role, key.name, key.created_unix_nano,
-                key.secret_sha256, now,
+            revoked = key.revoked_now()
+            conn.execute(
+                "UPDATE api_keys SET revoked_unix_nano = ? WHERE id = ?",
+                (revoked.revoked_unix_nano, key_id),
             )
+            _bump(conn)
+            return revoked
 
         return await self._db.write(update)
 

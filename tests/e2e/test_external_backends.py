@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 
 from tests.e2e.test_http_receiver import PROTOBUF, _trace_request
-from tests.harness import ArgusProcess, eventually
+from tests.harness import ArgusProcess, _argus_env, eventually
 
 POSTGRES = os.environ.get("ARGUS_TEST_POSTGRES_DSN")
 INFLUXDB = os.environ.get("ARGUS_TEST_INFLUXDB_URL")
@@ -75,7 +75,7 @@ def test_postgres_traces_influxdb_metrics_postgres_keys(
     token = subprocess.run(
         [sys.executable, "-m", "argus.cli", "keys", "create", "--config", str(config),
          "--data-dir", str(server.data_dir), "--tenant", "ext", "--role", "admin"],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, env=_argus_env(),
     ).stdout.strip()
     assert not (server.data_dir / "meta" / "keys.db").exists()  # the key went to PostgreSQL
     server.start()
