@@ -40,6 +40,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ingest import _wait_ready, free_port
+
 SECOND = 1_000_000_000
 HOUR = 3600 * SECOND
 DAY = 24 * HOUR
@@ -351,32 +355,6 @@ def _shape(data: Any) -> str:
 # ------------------------------------------------------------------------------ server
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"argus serve exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} not ready after {timeout:.0f}s")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--spans", type=int, default=5_000_000)
@@ -404,10 +382,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{sizes['points']:,} metric points ({sizes['points_tables']}), "
               f"{sizes['bytes'] / 1e9:.2f} GB", flush=True)
 
-        host, api = "127.0.0.1", _free_port()
+        host, api = "127.0.0.1", free_port()
         cmd = [*shlex.split(args.argus_cmd), "serve", "--data-dir", str(data_dir),
-               "--api", f"{host}:{api}", "--otlp-http", f"{host}:{_free_port()}",
-               "--otlp-grpc", f"{host}:{_free_port()}"]
+               "--api", f"{host}:{api}", "--otlp-http", f"{host}:{free_port()}",
+               "--otlp-grpc", f"{host}:{free_port()}"]
         print(f"starting: {shlex.join(cmd)}  (log: {log_path})", flush=True)
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
